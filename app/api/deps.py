@@ -1,0 +1,94 @@
+"""Dependencies every route uses: settings, the session, the current user, pagination."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.core.config import AuthMode, Settings
+from app.core.db import Database
+from app.core.errors import NotAuthenticated, NotFound, PermissionDenied
+from app.core.security import JWKSVerifier, decode_local_token
+from app.models.users import User
+from app.services import users as users_service
+
+MAX_PAGE_SIZE = 200
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session and transaction per request, committed before the response is sent."""
+    database: Database = request.app.state.database
+    async with database.session() as session:
+        yield session
+
+
+# scope="function": the commit happens before the response goes out, so a failed commit is an error response
+# and background tasks (emails) only run after a successful commit.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def get_current_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(_bearer)],
+) -> User:
+    """The authenticated caller: a local user, or one provisioned from a managed-auth token."""
+    if not token:
+        raise NotAuthenticated("Not authenticated: send an 'Authorization: Bearer <token>' header.")
+    if settings.AUTH_MODE is AuthMode.jwks:
+        verifier: JWKSVerifier = request.app.state.jwks_verifier
+        identity = await verifier.verify(token)
+        return await users_service.provision_external_user(session, identity)
+    return await users_service.get_active_user(session, decode_local_token(token, settings))
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_superuser(user: CurrentUser) -> User:
+    """The caller, who must be a superuser."""
+    if not user.is_superuser:
+        raise PermissionDenied("This needs superuser rights.")
+    return user
+
+
+Superuser = Annotated[User, Depends(get_superuser)]
+
+
+def require_local_auth(settings: SettingsDep) -> None:
+    """Local sign-up, login and passwords do not exist when a managed provider authenticates users."""
+    if settings.AUTH_MODE is not AuthMode.local:
+        raise NotFound("Local authentication is disabled: this service uses a managed identity provider.")
+
+
+@dataclass(frozen=True)
+class Pagination:
+    limit: int
+    offset: int
+
+
+def get_pagination(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> Pagination:
+    return Pagination(limit=limit, offset=offset)
+
+
+PaginationDep = Annotated[Pagination, Depends(get_pagination)]
+
+
+IfMatch = Annotated[str | None, Header(description="Apply only if the resource still has this ETag.")]

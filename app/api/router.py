@@ -1,0 +1,11 @@
+"""All versioned API routes under /api/v1."""
+
+from fastapi import APIRouter
+
+from app.api.routes import auth, projects, tasks, teams, users
+
+API_PREFIX = "/api/v1"
+
+api_router = APIRouter(prefix=API_PREFIX)
+for module in (auth, users, teams, projects, tasks):
+    api_router.include_router(module.router)

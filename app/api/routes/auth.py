@@ -1,0 +1,38 @@
+"""Local sign-up and login (AUTH_MODE=local)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from app.api.deps import SessionDep, SettingsDep, require_local_auth
+from app.core.errors import problem_responses
+from app.core.security import create_access_token
+from app.models.users import TokenResponse, UserCreate, UserPublic
+from app.services import users as users_service
+
+router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(require_local_auth)])
+
+
+@router.post(
+    "/signup",
+    response_model=UserPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(404, 409, 422),
+)
+async def signup(session: SessionDep, data: UserCreate) -> UserPublic:
+    """Register with an email and a password."""
+    user = await users_service.create_user(session, data)
+    return UserPublic.model_validate(user)
+
+
+@router.post("/token", response_model=TokenResponse, responses=problem_responses(401, 404, 422))
+async def login(
+    session: SessionDep,
+    settings: SettingsDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> TokenResponse:
+    """Exchange an email (as `username`) and password for a bearer token."""
+    user = await users_service.authenticate(session, form.username, form.password)
+    token = create_access_token(str(user.id), settings)
+    return TokenResponse(access_token=token.token, expires_in=token.expires_in)

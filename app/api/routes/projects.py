@@ -1,0 +1,92 @@
+"""Projects in teams."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.api.deps import CurrentUser, IfMatch, PaginationDep, SessionDep
+from app.core.errors import problem_responses
+from app.models.common import Page
+from app.models.projects import ProjectCreate, ProjectPublic, ProjectUpdate
+from app.services import projects as projects_service
+from app.services.concurrency import etag
+
+router = APIRouter(tags=["projects"], responses=problem_responses(401, 404, 422))
+
+
+@router.post(
+    "/teams/{team_id}/projects",
+    response_model=ProjectPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+async def create_project(
+    session: SessionDep,
+    user: CurrentUser,
+    team_id: uuid.UUID,
+    data: ProjectCreate,
+    response: Response,
+) -> ProjectPublic:
+    """Create a project in a team the caller belongs to."""
+    project = await projects_service.create_project(session, team_id, user, data)
+    response.headers["ETag"] = etag(project.version)
+    return project
+
+
+@router.get("/projects", response_model=Page[ProjectPublic])
+async def list_projects(
+    session: SessionDep,
+    user: CurrentUser,
+    page: PaginationDep,
+    team_id: Annotated[uuid.UUID | None, Query(description="Only projects of this team.")] = None,
+) -> Page[ProjectPublic]:
+    """Projects in the caller's teams, newest first."""
+    items, total = await projects_service.list_projects(
+        session, user, team_id=team_id, limit=page.limit, offset=page.offset
+    )
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/projects/{project_id}", response_model=ProjectPublic)
+async def read_project(
+    session: SessionDep, user: CurrentUser, project_id: uuid.UUID, response: Response
+) -> ProjectPublic:
+    """One project with its task counts; the ETag carries its version."""
+    project, _ = await projects_service.get_project(session, project_id, user)
+    public = await projects_service.to_public(session, project)
+    response.headers["ETag"] = etag(public.version)
+    return public
+
+
+@router.patch(
+    "/projects/{project_id}",
+    response_model=ProjectPublic,
+    responses=problem_responses(403, 412),
+)
+async def update_project(
+    session: SessionDep,
+    user: CurrentUser,
+    project_id: uuid.UUID,
+    data: ProjectUpdate,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ProjectPublic:
+    """Change a project (owners and admins); a stale If-Match gets 412."""
+    project = await projects_service.update_project(session, project_id, user, data, if_match)
+    response.headers["ETag"] = etag(project.version)
+    return project
+
+
+@router.delete(
+    "/projects/{project_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 412),
+)
+async def delete_project(
+    session: SessionDep,
+    user: CurrentUser,
+    project_id: uuid.UUID,
+    if_match: IfMatch = None,
+) -> None:
+    """Delete a project and all its tasks (owners and admins)."""
+    await projects_service.delete_project(session, project_id, user, if_match)

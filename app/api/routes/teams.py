@@ -1,0 +1,59 @@
+"""Teams and their members."""
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from app.api.deps import CurrentUser, PaginationDep, SessionDep
+from app.core.errors import problem_responses
+from app.models.common import Page
+from app.models.teams import (
+    MemberCreate,
+    MemberPublic,
+    TeamCreate,
+    TeamDetail,
+    TeamPublic,
+)
+from app.services import teams as teams_service
+
+router = APIRouter(prefix="/teams", tags=["teams"], responses=problem_responses(401, 422))
+
+
+@router.post("", response_model=TeamPublic, status_code=status.HTTP_201_CREATED)
+async def create_team(session: SessionDep, user: CurrentUser, data: TeamCreate) -> TeamPublic:
+    """Create a team; the caller becomes its owner."""
+    return await teams_service.create_team(session, user, data)
+
+
+@router.get("", response_model=Page[TeamPublic])
+async def list_teams(session: SessionDep, user: CurrentUser, page: PaginationDep) -> Page[TeamPublic]:
+    """The caller's teams, newest first."""
+    items, total = await teams_service.list_teams(session, user, limit=page.limit, offset=page.offset)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/{team_id}", response_model=TeamDetail, responses=problem_responses(404))
+async def read_team(session: SessionDep, user: CurrentUser, team_id: uuid.UUID) -> TeamDetail:
+    """A team with its members."""
+    return await teams_service.get_team_detail(session, team_id, user)
+
+
+@router.post(
+    "/{team_id}/members",
+    response_model=MemberPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(403, 404, 409),
+)
+async def add_member(session: SessionDep, user: CurrentUser, team_id: uuid.UUID, data: MemberCreate) -> MemberPublic:
+    """Add a registered user to the team (owners and admins)."""
+    return await teams_service.add_member(session, team_id, user, data)
+
+
+@router.delete(
+    "/{team_id}/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 404, 409),
+)
+async def remove_member(session: SessionDep, user: CurrentUser, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Remove a member (owners and admins, or the member themself)."""
+    await teams_service.remove_member(session, team_id, user, user_id)

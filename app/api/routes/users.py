@@ -1,0 +1,64 @@
+"""The caller's profile, password and tasks; the user list for superusers."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from app.api.deps import (
+    CurrentUser,
+    PaginationDep,
+    SessionDep,
+    Superuser,
+    require_local_auth,
+)
+from app.core.errors import problem_responses
+from app.models.common import Page
+from app.models.tasks import TaskPublic, TaskStatus
+from app.models.users import PasswordChange, UserPublic, UserUpdate
+from app.services import tasks as tasks_service
+from app.services import users as users_service
+
+router = APIRouter(prefix="/users", tags=["users"], responses=problem_responses(401))
+
+
+@router.get("/me", response_model=UserPublic)
+async def read_me(user: CurrentUser) -> UserPublic:
+    """The caller's profile."""
+    return UserPublic.model_validate(user)
+
+
+@router.patch("/me", response_model=UserPublic, responses=problem_responses(409, 422))
+async def update_me(session: SessionDep, user: CurrentUser, data: UserUpdate) -> UserPublic:
+    """Change the caller's name or email."""
+    return UserPublic.model_validate(await users_service.update_profile(session, user, data))
+
+
+@router.put(
+    "/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[Depends(require_local_auth)],
+    responses=problem_responses(400, 404, 422),
+)
+async def change_password(session: SessionDep, user: CurrentUser, data: PasswordChange) -> None:
+    """Change the caller's password (local auth only)."""
+    await users_service.change_password(session, user, data)
+
+
+@router.get("/me/tasks", response_model=Page[TaskPublic], responses=problem_responses(422))
+async def list_my_tasks(
+    session: SessionDep,
+    user: CurrentUser,
+    page: PaginationDep,
+    status: Annotated[TaskStatus | None, Query(description="Only tasks in this status.")] = None,
+) -> Page[TaskPublic]:
+    """Tasks assigned to the caller across their teams, newest first."""
+    items, total = await tasks_service.list_my_tasks(session, user, status, limit=page.limit, offset=page.offset)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("", response_model=Page[UserPublic], responses=problem_responses(403, 422))
+async def list_users(session: SessionDep, _: Superuser, page: PaginationDep) -> Page[UserPublic]:
+    """Every user (superusers only)."""
+    users, total = await users_service.list_users(session, limit=page.limit, offset=page.offset)
+    items = [UserPublic.model_validate(user) for user in users]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)

@@ -1,0 +1,194 @@
+"""The `bosun` command: serve, migrate, openapi, create-superuser."""
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+
+from app.core.config import Settings
+
+
+class CommandError(Exception):
+    """A user mistake or an unusable environment: printed as one line, exit code 1."""
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or a one-line CommandError naming what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{where}: {message}" if where else message)
+        raise CommandError("invalid configuration: " + "; ".join(problems)) from exc
+
+
+def _require_database(settings: Settings) -> Settings:
+    if settings.DATABASE_URL is None:
+        raise CommandError("DATABASE_URL is not set")
+    try:
+        settings.database_url  # noqa: B018  (validates the URL)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    return settings
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from app.core.embedded_postgres import EmbeddedPostgresUnavailable, start_embedded_postgres
+    from app.core.migrations import upgrade
+
+    settings = load_settings()
+    embedded = None
+    if settings.DATABASE_URL is None:
+        try:
+            embedded = start_embedded_postgres()
+        except EmbeddedPostgresUnavailable as exc:
+            raise CommandError(str(exc)) from exc
+        # The environment carries the URL to uvicorn's reload worker processes.
+        os.environ["DATABASE_URL"] = embedded.get_uri()
+        settings = load_settings()
+        print(f"Embedded PostgreSQL running: {embedded.get_uri()}", file=sys.stderr)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so `finally` stops the database.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        upgrade(_require_database(settings))
+        base = f"http://{args.host}:{args.port}"
+        print(f"Bosun API: {base}/api/v1  interactive docs: {base}/docs", file=sys.stderr)
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            reload=args.reload,
+            access_log=False,
+            log_config=None,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from alembic.util import CommandError as AlembicCommandError
+
+    from app.core.migrations import upgrade
+
+    settings = _require_database(load_settings())
+    try:
+        upgrade(settings, args.revision)
+    except AlembicCommandError as exc:
+        raise CommandError(f"migration failed: {exc}") from exc
+    print(f"database migrated to {args.revision}", file=sys.stderr)
+
+
+def cmd_openapi(args: argparse.Namespace) -> None:
+    from app.main import create_app
+
+    settings = load_settings()
+    if settings.DATABASE_URL is None:
+        # The document does not depend on the database; the engine is never connected.
+        settings = settings.model_copy(update={"DATABASE_URL": "postgresql://unused@localhost/unused"})
+    document = json.dumps(create_app(settings).openapi(), indent=2) + "\n"
+    if args.path in (None, "-"):
+        sys.stdout.write(document)
+        return
+    try:
+        Path(args.path).write_text(document)
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.path}: {exc.strerror}") from exc
+    print(f"OpenAPI document written to {args.path}", file=sys.stderr)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("Password: ")
+    if password != getpass.getpass("Repeat password: "):
+        raise CommandError("the passwords do not match")
+    return password
+
+
+async def _create_superuser(settings: Settings, email: str, password: str) -> str:
+    from app.core.db import Database
+    from app.models.users import UserCreate
+    from app.services import users as users_service
+
+    try:
+        data = UserCreate(email=email, password=password)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise CommandError(f"{error['loc'][0]}: {error['msg']}") from exc
+    database = Database(settings)
+    try:
+        async with database.session() as session:
+            existing = await users_service.get_by_email(session, data.email)
+            if existing is not None:
+                existing.is_superuser = True
+                session.add(existing)
+                return f"{data.email} already existed and is now a superuser"
+            await users_service.create_user(session, data, is_superuser=True)
+            return f"superuser {data.email} created"
+    finally:
+        await database.dispose()
+
+
+def cmd_create_superuser(args: argparse.Namespace) -> None:
+    settings = _require_database(load_settings())
+    password = _read_password(args.password_stdin)
+    print(asyncio.run(_create_superuser(settings, args.email, password)), file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bosun", description="Bosun: team task tracking service.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the development server (embedded PostgreSQL without DATABASE_URL)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--reload", action="store_true", help="restart on code changes")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document (stdout without PATH)")
+    openapi.add_argument("path", nargs="?")
+    openapi.set_defaults(handler=cmd_openapi)
+
+    superuser = commands.add_parser("create-superuser", help="create a superuser (or promote an existing user)")
+    superuser.add_argument("--email", required=True)
+    superuser.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    superuser.set_defaults(handler=cmd_create_superuser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `bosun` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except CommandError as exc:
+        print(f"bosun: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OperationalError as exc:
+        print(f"bosun: database error: {str(exc.orig).strip().splitlines()[0]}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,174 @@
+"""The one definition of a valid Bosun configuration, read from the environment."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated, Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "changethis"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    staging = "staging"
+    production = "production"
+
+
+class AuthMode(StrEnum):
+    local = "local"
+    jwks = "jwks"
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _split_list(value: object) -> object:
+    """Accept a JSON list or a comma-separated string for list settings."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+def _check_origin(origin: str) -> str:
+    if origin == "*":
+        return origin
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"CORS origin {origin!r} must look like https://host[:port]")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"CORS origin {origin!r} must not have a path, query or credentials")
+    return origin.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """Settings from environment variables (and `.env` in development)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    ENVIRONMENT: Environment = Environment.development
+    DEBUG: bool = False
+    PROJECT_NAME: str = "Bosun"
+
+    DATABASE_URL: SecretStr | None = None
+    DB_POOL_SIZE: int = Field(default=5, ge=1, le=100)
+    DB_MAX_OVERFLOW: int = Field(default=10, ge=0, le=100)
+    DB_POOL_TIMEOUT: float = Field(default=10.0, gt=0, le=120)
+    DB_CONNECT_TIMEOUT: int = Field(default=5, ge=1, le=60)
+
+    SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=60, ge=1, le=60 * 24 * 30)
+
+    AUTH_MODE: AuthMode = AuthMode.local
+    JWKS_URL: str | None = None
+    JWT_ISSUER: str | None = None
+    JWT_AUDIENCE: str | None = None
+    JWT_AUTHORIZED_PARTIES: Annotated[list[str], NoDecode] = []
+    JWKS_CACHE_SECONDS: int = Field(default=300, ge=0)
+
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = []
+    EXPOSE_QUERY_COUNT: bool | None = None
+
+    SMTP_HOST: str | None = None
+    SMTP_PORT: int = Field(default=587, ge=1, le=65535)
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: SecretStr | None = None
+    SMTP_STARTTLS: bool = True
+    SMTP_SSL: bool = False
+    SMTP_TIMEOUT: float = Field(default=10.0, gt=0, le=120)
+    EMAIL_FROM: str = "Bosun <noreply@localhost>"
+
+    LOG_LEVEL: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    LOG_FORMAT: LogFormat | None = None
+
+    @field_validator("CORS_ORIGINS", "JWT_AUTHORIZED_PARTIES", mode="before")
+    @classmethod
+    def _parse_list(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("CORS_ORIGINS")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        return [_check_origin(origin) for origin in origins]
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        if self.AUTH_MODE is AuthMode.jwks and not (self.JWKS_URL and self.JWT_ISSUER):
+            raise ValueError("JWKS_URL and JWT_ISSUER are required when AUTH_MODE is jwks")
+        if self.SMTP_STARTTLS and self.SMTP_SSL and self.SMTP_HOST:
+            raise ValueError("SMTP_STARTTLS and SMTP_SSL are mutually exclusive")
+        if self.is_production:
+            self._check_production()
+        return self
+
+    def _check_production(self) -> None:
+        secret = self.SECRET_KEY.get_secret_value()
+        if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
+            raise ValueError("SECRET_KEY must be set to a random value of at least 32 characters")
+        if not self.CORS_ORIGINS:
+            raise ValueError("CORS_ORIGINS must list the allowed origins explicitly in production")
+        for origin in self.CORS_ORIGINS:
+            if origin == "*":
+                raise ValueError("CORS_ORIGINS must not contain '*' in production")
+            if not origin.startswith("https://"):
+                raise ValueError(f"CORS_ORIGINS: {origin!r} must use https in production")
+        if self.DEBUG:
+            raise ValueError("DEBUG must be off in production")
+        if self.LOG_FORMAT is LogFormat.text:
+            raise ValueError("LOG_FORMAT must be json in production")
+
+    @property
+    def is_production(self) -> bool:
+        return self.ENVIRONMENT is Environment.production
+
+    @cached_property
+    def expose_query_count(self) -> bool:
+        if self.EXPOSE_QUERY_COUNT is not None:
+            return self.EXPOSE_QUERY_COUNT
+        return self.ENVIRONMENT in (Environment.development, Environment.test)
+
+    @cached_property
+    def log_format(self) -> LogFormat:
+        if self.LOG_FORMAT is not None:
+            return self.LOG_FORMAT
+        return LogFormat.json if self.ENVIRONMENT in (Environment.staging, Environment.production) else LogFormat.text
+
+    @cached_property
+    def database_url(self) -> str:
+        """The async SQLAlchemy URL; raises when DATABASE_URL is not set."""
+        if self.DATABASE_URL is None:
+            raise ValueError("DATABASE_URL is not set")
+        return normalize_database_url(self.DATABASE_URL.get_secret_value())
+
+
+def normalize_database_url(url: str) -> str:
+    """Map `postgres://` and `postgresql://` URLs to the psycopg 3 async driver."""
+    for prefix in (
+        "postgres://",
+        "postgresql://",
+        "postgresql+psycopg2://",
+        "postgresql+asyncpg://",
+    ):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith("postgresql+psycopg://"):
+        return url
+    raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://...)")

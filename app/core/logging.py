@@ -1,0 +1,57 @@
+"""Log setup: JSON lines in production, short readable lines in development; request ids on every record."""
+
+import logging
+import sys
+from contextvars import ContextVar
+
+from pythonjsonlogger.json import JsonFormatter
+
+from app.core.config import LogFormat, Settings
+
+request_id_var: ContextVar[str | None] = ContextVar("bosun_request_id", default=None)
+
+# Libraries whose INFO lines drown out ours in development.
+_NOISY = (
+    "uvicorn.access",
+    "sqlalchemy.engine",
+    "httpx",
+    "watchfiles",
+    "alembic.runtime.migration",
+)
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds the current request id to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    """Install one handler on the root logger according to LOG_FORMAT and LOG_LEVEL."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(RequestContextFilter())
+    formatter: logging.Formatter
+    if settings.log_format is LogFormat.json:
+        formatter = JsonFormatter(
+            "{asctime}{levelname}{name}{message}{request_id}",
+            style="{",
+            rename_fields={
+                "asctime": "timestamp",
+                "levelname": "level",
+                "name": "logger",
+            },
+            timestamp=False,
+        )
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.LOG_LEVEL)
+    # Our middleware writes one access line per request; uvicorn's would be a second.
+    logging.getLogger("uvicorn.access").disabled = True
+    if settings.log_format is LogFormat.text:
+        for name in _NOISY:
+            logging.getLogger(name).setLevel(logging.WARNING)

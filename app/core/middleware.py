@@ -1,0 +1,73 @@
+"""ASGI middleware: request id, SQL statement count and one access log line per request."""
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.db import count_queries
+from app.core.logging import request_id_var
+
+access_logger = logging.getLogger("bosun.access")
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template (`/api/v1/tasks/{task_id}`), never the raw path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
+class RequestContextMiddleware:
+    """Tags each request with an id, counts its SQL statements and logs it once."""
+
+    def __init__(self, app: ASGIApp, *, expose_query_count: bool) -> None:
+        self.app = app
+        self.expose_query_count = expose_query_count
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
+        request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        with count_queries() as counter:
+
+            async def send_with_headers(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    headers = MutableHeaders(scope=message)
+                    headers["X-Request-ID"] = request_id
+                    if self.expose_query_count:
+                        headers["X-Query-Count"] = str(counter.count)
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_with_headers)
+            finally:
+                client = scope.get("client")
+                access_logger.info(
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "method": scope["method"],
+                        "route": route_template(scope),
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "query_count": counter.count,
+                        "client": client[0] if client else None,
+                    },
+                )
+                request_id_var.reset(token)

@@ -1,0 +1,134 @@
+"""Password hashing and access tokens: local HS256 tokens and managed-auth (JWKS) tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from pwdlib import PasswordHash
+
+from app.core.config import Settings
+from app.core.errors import NotAuthenticated
+
+password_hash = PasswordHash.recommended()
+
+# Verified against when the user is unknown, so unknown emails take as long as wrong passwords.
+_DUMMY_HASH = password_hash.hash("bosun-dummy-password-for-timing")
+
+LOCAL_ALGORITHM = "HS256"
+MANAGED_ALGORITHMS = ["RS256", "ES256"]
+
+
+def hash_password(password: str) -> str:
+    """Argon2 hash of a password."""
+    return password_hash.hash(password)
+
+
+def verify_password(password: str, hashed: str | None) -> tuple[bool, str | None]:
+    """Check a password; returns (valid, new hash if the stored one should be upgraded)."""
+    if hashed is None:
+        password_hash.verify(password, _DUMMY_HASH)
+        return False, None
+    return password_hash.verify_and_update(password, hashed)
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    expires_in: int
+
+
+def create_access_token(subject: str, settings: Settings) -> AccessToken:
+    """A signed HS256 token for a local user id."""
+    lifetime = timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES)
+    now = datetime.now(UTC)
+    claims = {"sub": subject, "iat": now, "exp": now + lifetime, "type": "access"}
+    token = jwt.encode(claims, settings.SECRET_KEY.get_secret_value(), algorithm=LOCAL_ALGORITHM)
+    return AccessToken(token=token, expires_in=int(lifetime.total_seconds()))
+
+
+def decode_local_token(token: str, settings: Settings) -> str:
+    """The user id in a valid local token; NotAuthenticated otherwise."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.SECRET_KEY.get_secret_value(),
+            algorithms=[LOCAL_ALGORITHM],
+            options={"require": ["exp", "sub"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise NotAuthenticated("The access token has expired.") from exc
+    except jwt.PyJWTError as exc:
+        raise NotAuthenticated("The access token is not valid.") from exc
+    if claims.get("type") != "access":
+        raise NotAuthenticated("The access token is not valid.")
+    return str(claims["sub"])
+
+
+@dataclass(frozen=True)
+class ExternalIdentity:
+    """Who a managed-auth token says the caller is."""
+
+    subject: str
+    email: str | None
+    full_name: str | None
+
+
+class JWKSVerifier:
+    """Verifies managed-auth tokens (Clerk, PropelAuth, any OIDC issuer) against a JWKS endpoint."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.JWKS_URL is not None
+        self._settings = settings
+        # PyJWKClient caches keys and refetches the set when it meets an unknown kid.
+        self._client = jwt.PyJWKClient(
+            settings.JWKS_URL,
+            cache_keys=True,
+            lifespan=max(settings.JWKS_CACHE_SECONDS, 1),
+            timeout=5,
+        )
+
+    async def verify(self, token: str) -> ExternalIdentity:
+        """Verify signature, issuer, audience, expiry and authorized party."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise NotAuthenticated("The access token is not valid.") from exc
+        if header.get("alg") not in MANAGED_ALGORITHMS:
+            raise NotAuthenticated("The access token uses an algorithm that is not accepted.")
+        try:
+            # Fetching keys is blocking network I/O: keep it off the event loop.
+            signing_key = await asyncio.to_thread(self._client.get_signing_key_from_jwt, token)
+        except jwt.PyJWKClientConnectionError as exc:
+            raise NotAuthenticated("The signing keys could not be fetched.") from exc
+        except jwt.PyJWTError as exc:
+            raise NotAuthenticated("The access token's signing key is unknown.") from exc
+        settings = self._settings
+        try:
+            claims = jwt.decode(
+                token,
+                signing_key,
+                algorithms=MANAGED_ALGORITHMS,
+                issuer=settings.JWT_ISSUER,
+                audience=settings.JWT_AUDIENCE,
+                options={
+                    "require": ["exp", "sub", "iss"],
+                    "verify_aud": settings.JWT_AUDIENCE is not None,
+                },
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise NotAuthenticated("The access token has expired.") from exc
+        except jwt.PyJWTError as exc:
+            raise NotAuthenticated(f"The access token is not valid: {exc}.") from exc
+        parties = settings.JWT_AUTHORIZED_PARTIES
+        if parties and claims.get("azp") not in parties:
+            raise NotAuthenticated("The access token was issued to a party that is not allowed.")
+        email = claims.get("email")
+        name = claims.get("name")
+        return ExternalIdentity(
+            subject=str(claims["sub"]),
+            email=email if isinstance(email, str) else None,
+            full_name=name if isinstance(name, str) else None,
+        )

@@ -1,0 +1,8 @@
+"""SQLModel tables and API shapes, one module per domain."""
+
+from app.models.projects import Project
+from app.models.tasks import Task
+from app.models.teams import Membership, Team
+from app.models.users import User
+
+__all__ = ["Membership", "Project", "Task", "Team", "User"]

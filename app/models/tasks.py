@@ -1,0 +1,82 @@
+"""Tasks: the table and its API shapes."""
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import Field as PydanticField
+from sqlalchemy import DateTime, Index
+from sqlmodel import Field, Relationship, SQLModel
+
+from app.models.common import InputModel, Ref, enum_type, utc_now
+from app.models.projects import Project
+from app.models.users import User, UserPublic
+
+
+class TaskStatus(StrEnum):
+    todo = "todo"
+    in_progress = "in_progress"
+    done = "done"
+
+
+class TaskPriority(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    urgent = "urgent"
+
+
+class TaskBase(SQLModel):
+    title: str = Field(min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=10000)
+    status: TaskStatus = Field(default=TaskStatus.todo, sa_type=enum_type(TaskStatus, "task_status"))
+    priority: TaskPriority = Field(default=TaskPriority.medium, sa_type=enum_type(TaskPriority, "task_priority"))
+    due_date: date | None = None
+
+
+class Task(TaskBase, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_project_id_created_at", "project_id", "created_at"),
+        Index("ix_tasks_assignee_id_created_at", "assignee_id", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE")
+    assignee_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_by_id: uuid.UUID = Field(foreign_key="users.id", ondelete="RESTRICT", index=True)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+    version: int = 1
+
+    project: Project = Relationship(sa_relationship_kwargs={"lazy": "raise"})
+    assignee: User | None = Relationship(sa_relationship_kwargs={"lazy": "raise", "foreign_keys": "[Task.assignee_id]"})
+    created_by: User = Relationship(sa_relationship_kwargs={"lazy": "raise", "foreign_keys": "[Task.created_by_id]"})
+
+
+class TaskCreate(InputModel):
+    title: str = PydanticField(min_length=1, max_length=300)
+    description: str | None = PydanticField(default=None, max_length=10000)
+    status: TaskStatus = TaskStatus.todo
+    priority: TaskPriority = TaskPriority.medium
+    assignee_id: uuid.UUID | None = None
+    due_date: date | None = None
+
+
+class TaskUpdate(InputModel):
+    title: str | None = PydanticField(default=None, min_length=1, max_length=300)
+    description: str | None = PydanticField(default=None, max_length=10000)
+    status: TaskStatus | None = None
+    priority: TaskPriority | None = None
+    assignee_id: uuid.UUID | None = None
+    due_date: date | None = None
+
+
+class TaskPublic(TaskBase):
+    id: uuid.UUID
+    project: Ref
+    assignee: UserPublic | None
+    created_by: UserPublic
+    created_at: datetime
+    updated_at: datetime
+    version: int

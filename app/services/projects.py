@@ -1,0 +1,167 @@
+"""Projects: created in a team, visible to its members, changed by its owners and admins."""
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import func
+from sqlalchemy.orm import joinedload
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.core.errors import NotFound, PermissionDenied
+from app.models.common import Ref, utc_now
+from app.models.projects import (
+    Project,
+    ProjectCreate,
+    ProjectPublic,
+    ProjectUpdate,
+    TaskCounts,
+)
+from app.models.tasks import Task, TaskStatus
+from app.models.teams import Membership, TeamRole
+from app.models.users import User, UserPublic
+from app.services.concurrency import check_version
+from app.services.teams import is_member_clause, require_membership
+
+_EAGER = (joinedload(Project.team), joinedload(Project.created_by))  # type: ignore[arg-type]
+
+
+async def _task_counts(session: AsyncSession, project_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TaskCounts]:
+    """Tasks per status for many projects in one statement."""
+    counts = {project_id: TaskCounts() for project_id in project_ids}
+    if not project_ids:
+        return counts
+    query = (
+        select(Task.project_id, Task.status, func.count())
+        .where(col(Task.project_id).in_(project_ids))
+        .group_by(col(Task.project_id), col(Task.status))
+    )
+    for project_id, status, count in (await session.exec(query)).all():
+        setattr(counts[project_id], TaskStatus(status).value, count)
+    return counts
+
+
+def _public(project: Project, counts: TaskCounts) -> ProjectPublic:
+    return ProjectPublic(
+        id=project.id,
+        name=project.name,
+        description=project.description,
+        team=Ref.model_validate(project.team),
+        created_by=UserPublic.model_validate(project.created_by),
+        task_counts=counts,
+        created_at=project.created_at,
+        updated_at=project.updated_at,
+        version=project.version,
+    )
+
+
+async def to_public(session: AsyncSession, project: Project) -> ProjectPublic:
+    """The API view of one project, with its task counts."""
+    counts = await _task_counts(session, [project.id])
+    return _public(project, counts[project.id])
+
+
+async def get_project(
+    session: AsyncSession,
+    project_id: uuid.UUID,
+    user: User,
+    *,
+    for_update: bool = False,
+) -> tuple[Project, TeamRole]:
+    """A project and the caller's role in its team; 404 for non-members."""
+    query = (
+        select(Project, Membership.role)
+        .join(
+            Membership,
+            is_member_clause(Project.team_id, user),
+        )
+        .where(Project.id == project_id)
+        .options(*_EAGER)
+    )
+    if for_update:
+        query = query.with_for_update(of=Project)
+    row = (await session.exec(query)).first()
+    if row is None:
+        raise NotFound("Project not found.")
+    return row[0], TeamRole(row[1])
+
+
+async def create_project(session: AsyncSession, team_id: uuid.UUID, user: User, data: ProjectCreate) -> ProjectPublic:
+    """A new project in a team the caller belongs to."""
+    membership = await require_membership(session, team_id, user)
+    project = Project(
+        team_id=team_id,
+        created_by_id=user.id,
+        name=data.name,
+        description=data.description,
+    )
+    project.team = membership.team
+    project.created_by = user
+    session.add(project)
+    await session.flush()
+    return _public(project, TaskCounts())
+
+
+async def list_projects(
+    session: AsyncSession,
+    user: User,
+    *,
+    team_id: uuid.UUID | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[ProjectPublic], int]:
+    """Projects in the caller's teams (or one of them), newest first."""
+    visible = select(Project).join(
+        Membership,
+        is_member_clause(Project.team_id, user),
+    )
+    if team_id is not None:
+        visible = visible.where(Project.team_id == team_id)
+    total = (await session.exec(select(func.count()).select_from(visible.subquery()))).one()
+    query = (
+        visible.options(*_EAGER)
+        .order_by(col(Project.created_at).desc(), col(Project.id).desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    projects = list((await session.exec(query)).all())
+    counts = await _task_counts(session, [p.id for p in projects])
+    return [_public(p, counts[p.id]) for p in projects], total
+
+
+def _require_manager(role: TeamRole) -> None:
+    if not role.can_manage:
+        raise PermissionDenied("Only team owners and admins can change or delete projects.")
+
+
+async def update_project(
+    session: AsyncSession,
+    project_id: uuid.UUID,
+    user: User,
+    data: ProjectUpdate,
+    if_match: str | None,
+) -> ProjectPublic:
+    """Change a project (owners/admins), refusing a stale If-Match."""
+    project, role = await get_project(session, project_id, user, for_update=True)
+    _require_manager(role)
+    check_version(if_match, project.version)
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        changes.pop("name")
+    if changes:
+        for field, value in changes.items():
+            setattr(project, field, value)
+        project.version += 1
+        project.updated_at = utc_now()
+        session.add(project)
+        await session.flush()
+    return await to_public(session, project)
+
+
+async def delete_project(session: AsyncSession, project_id: uuid.UUID, user: User, if_match: str | None) -> None:
+    """Delete a project and its tasks (owners/admins)."""
+    project, role = await get_project(session, project_id, user, for_update=True)
+    _require_manager(role)
+    check_version(if_match, project.version)
+    await session.delete(project)
+    await session.flush()

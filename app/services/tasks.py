@@ -1,0 +1,232 @@
+"""Tasks: created in a project, visible to its team, assigned to team members."""
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlalchemy.orm import joinedload
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from app.core.errors import InvalidInput, NotFound, PermissionDenied
+from app.models.common import Ref, utc_now
+from app.models.projects import Project
+from app.models.tasks import (
+    Task,
+    TaskCreate,
+    TaskPriority,
+    TaskPublic,
+    TaskStatus,
+    TaskUpdate,
+)
+from app.models.teams import Membership, TeamRole
+from app.models.users import User, UserPublic
+from app.services.concurrency import check_version
+from app.services.projects import get_project
+from app.services.teams import is_member, is_member_clause
+
+_EAGER = (
+    joinedload(Task.project),  # type: ignore[arg-type]
+    joinedload(Task.assignee),  # type: ignore[arg-type]
+    joinedload(Task.created_by),  # type: ignore[arg-type]
+)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An assignment to announce by email once the change has committed."""
+
+    email: str
+    full_name: str | None
+    task_title: str
+    project_name: str
+    assigned_by: str
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    status: TaskStatus | None = None
+    priority: TaskPriority | None = None
+    assignee_id: uuid.UUID | None = None
+
+
+def to_public(task: Task) -> TaskPublic:
+    """The API view of a task whose project and users are loaded."""
+    return TaskPublic(
+        id=task.id,
+        title=task.title,
+        description=task.description,
+        status=task.status,
+        priority=task.priority,
+        due_date=task.due_date,
+        project=Ref.model_validate(task.project),
+        assignee=UserPublic.model_validate(task.assignee) if task.assignee else None,
+        created_by=UserPublic.model_validate(task.created_by),
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        version=task.version,
+    )
+
+
+async def _assignee(session: AsyncSession, team_id: uuid.UUID, assignee_id: uuid.UUID) -> User:
+    """The user to assign, who must belong to the project's team."""
+    user = await session.get(User, assignee_id)
+    if user is None or not await is_member(session, team_id, assignee_id):
+        raise InvalidInput("The assignee must be a member of the project's team.")
+    return user
+
+
+def _assignment(task: Task, project: Project, assignee: User, actor: User) -> Assignment:
+    return Assignment(
+        email=assignee.email,
+        full_name=assignee.full_name,
+        task_title=task.title,
+        project_name=project.name,
+        assigned_by=actor.full_name or actor.email,
+    )
+
+
+async def create_task(
+    session: AsyncSession, project_id: uuid.UUID, user: User, data: TaskCreate
+) -> tuple[TaskPublic, Assignment | None]:
+    """A new task; the assignment to announce, if it has an assignee."""
+    project, _ = await get_project(session, project_id, user)
+    assignee = await _assignee(session, project.team_id, data.assignee_id) if data.assignee_id else None
+    task = Task(project_id=project.id, created_by_id=user.id, **data.model_dump())
+    task.project, task.assignee, task.created_by = project, assignee, user
+    session.add(task)
+    await session.flush()
+    assignment = _assignment(task, project, assignee, user) if assignee and assignee.id != user.id else None
+    return to_public(task), assignment
+
+
+def _page_query(query: SelectOfScalar[Task], filters: TaskFilters) -> SelectOfScalar[Task]:
+    if filters.status is not None:
+        query = query.where(Task.status == filters.status)
+    if filters.priority is not None:
+        query = query.where(Task.priority == filters.priority)
+    if filters.assignee_id is not None:
+        query = query.where(Task.assignee_id == filters.assignee_id)
+    return query
+
+
+async def _page(
+    session: AsyncSession, query: SelectOfScalar[Task], limit: int, offset: int
+) -> tuple[list[TaskPublic], int]:
+    total = (await session.exec(select(func.count()).select_from(query.subquery()))).one()
+    ordered = (
+        query.options(*_EAGER).order_by(col(Task.created_at).desc(), col(Task.id).desc()).limit(limit).offset(offset)
+    )
+    tasks = (await session.exec(ordered)).all()
+    return [to_public(task) for task in tasks], total
+
+
+async def list_project_tasks(
+    session: AsyncSession,
+    project_id: uuid.UUID,
+    user: User,
+    filters: TaskFilters,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[TaskPublic], int]:
+    """A project's tasks, newest first, filtered."""
+    project, _ = await get_project(session, project_id, user)
+    query = _page_query(select(Task).where(Task.project_id == project.id), filters)
+    return await _page(session, query, limit, offset)
+
+
+async def list_my_tasks(
+    session: AsyncSession,
+    user: User,
+    status: TaskStatus | None,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[TaskPublic], int]:
+    """Tasks assigned to the caller in the teams they belong to, newest first."""
+    query = (
+        select(Task)
+        .join(Project, col(Project.id) == Task.project_id)
+        .join(
+            Membership,
+            is_member_clause(Project.team_id, user),
+        )
+    )
+    query = _page_query(query, TaskFilters(status=status, assignee_id=user.id))
+    return await _page(session, query, limit, offset)
+
+
+async def _get_task(
+    session: AsyncSession, task_id: uuid.UUID, user: User, *, for_update: bool = False
+) -> tuple[Task, TeamRole]:
+    """A task and the caller's role in its team; 404 for non-members."""
+    query = (
+        select(Task, Membership.role)
+        .join(Project, col(Project.id) == Task.project_id)
+        .join(
+            Membership,
+            is_member_clause(Project.team_id, user),
+        )
+        .where(Task.id == task_id)
+        .options(*_EAGER)
+    )
+    if for_update:
+        query = query.with_for_update(of=Task)
+    row = (await session.exec(query)).first()
+    if row is None:
+        raise NotFound("Task not found.")
+    return row[0], TeamRole(row[1])
+
+
+async def get_task(session: AsyncSession, task_id: uuid.UUID, user: User) -> TaskPublic:
+    """One task, for members of its team."""
+    task, _ = await _get_task(session, task_id, user)
+    return to_public(task)
+
+
+async def update_task(
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    user: User,
+    data: TaskUpdate,
+    if_match: str | None,
+) -> tuple[TaskPublic, Assignment | None]:
+    """Change a task, refusing a stale If-Match; the assignment to announce if the assignee changed."""
+    task, _ = await _get_task(session, task_id, user, for_update=True)
+    check_version(if_match, task.version)
+    changes = data.model_dump(exclude_unset=True)
+    reassign = "assignee_id" in changes
+    new_assignee_id = changes.pop("assignee_id", None)
+    for required in ("title", "status", "priority"):
+        if required in changes and changes[required] is None:
+            raise InvalidInput(f"{required} cannot be null.")
+    changed = False
+    for field, value in changes.items():
+        if getattr(task, field) != value:
+            setattr(task, field, value)
+            changed = True
+    assignment = None
+    if reassign and new_assignee_id != task.assignee_id:
+        assignee = await _assignee(session, task.project.team_id, new_assignee_id) if new_assignee_id else None
+        task.assignee_id, task.assignee = new_assignee_id, assignee
+        changed = True
+        if assignee is not None and assignee.id != user.id:
+            assignment = _assignment(task, task.project, assignee, user)
+    if changed:
+        task.version += 1
+        task.updated_at = utc_now()
+        session.add(task)
+        await session.flush()
+    return to_public(task), assignment
+
+
+async def delete_task(session: AsyncSession, task_id: uuid.UUID, user: User, if_match: str | None) -> None:
+    """Delete a task (its creator, or the team's owners and admins)."""
+    task, role = await _get_task(session, task_id, user, for_update=True)
+    check_version(if_match, task.version)
+    if task.created_by_id != user.id and not role.can_manage:
+        raise PermissionDenied("Only the task's creator or team owners and admins can delete it.")
+    await session.delete(task)
+    await session.flush()

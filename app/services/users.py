@@ -1,0 +1,108 @@
+"""Users: sign-up, authentication, profile and provisioning from managed auth."""
+
+import uuid
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.core.errors import BadRequest, Conflict, NotAuthenticated
+from app.core.security import ExternalIdentity, hash_password, verify_password
+from app.models.users import PasswordChange, User, UserCreate, UserUpdate
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    """The user with this (normalised) email, if any."""
+    result = await session.exec(select(User).where(User.email == email.strip().lower()))
+    return result.first()
+
+
+async def _ensure_email_free(session: AsyncSession, email: str) -> None:
+    if await get_by_email(session, email) is not None:
+        raise Conflict(f"The email {email} is already registered.")
+
+
+async def create_user(session: AsyncSession, data: UserCreate, *, is_superuser: bool = False) -> User:
+    """Register a local user; 409 when the email is taken."""
+    await _ensure_email_free(session, data.email)
+    user = User(
+        email=data.email,
+        full_name=data.full_name,
+        hashed_password=hash_password(data.password),
+        is_superuser=is_superuser,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> User:
+    """The active user with these credentials; the same error for every failure."""
+    user = await get_by_email(session, email)
+    valid, new_hash = verify_password(password, user.hashed_password if user else None)
+    if user is None or not valid or not user.is_active:
+        raise NotAuthenticated("Incorrect email or password.")
+    if new_hash is not None:
+        user.hashed_password = new_hash
+        await session.flush()
+    return user
+
+
+async def get_active_user(session: AsyncSession, user_id: str) -> User:
+    """The active user a token names; NotAuthenticated when gone or disabled."""
+    try:
+        key = uuid.UUID(user_id)
+    except ValueError as exc:
+        raise NotAuthenticated("The access token is not valid.") from exc
+    user = await session.get(User, key)
+    if user is None or not user.is_active:
+        raise NotAuthenticated("The user of this token no longer exists or is inactive.")
+    return user
+
+
+async def provision_external_user(session: AsyncSession, identity: ExternalIdentity) -> User:
+    """The user for a managed-auth subject, created on its first valid token."""
+    result = await session.exec(select(User).where(User.external_id == identity.subject))
+    user = result.first()
+    if user is None:
+        if not identity.email:
+            raise NotAuthenticated("The access token has no email claim to provision a user from.")
+        email = identity.email.strip().lower()
+        if await get_by_email(session, email) is not None:
+            raise Conflict(f"The email {email} already belongs to another account.")
+        user = User(email=email, full_name=identity.full_name, external_id=identity.subject)
+        session.add(user)
+        await session.flush()
+    if not user.is_active:
+        raise NotAuthenticated("The user of this token is inactive.")
+    return user
+
+
+async def update_profile(session: AsyncSession, user: User, data: UserUpdate) -> User:
+    """Change the caller's name or email; 409 when the new email is taken."""
+    if data.email is not None and data.email != user.email:
+        await _ensure_email_free(session, data.email)
+        user.email = data.email
+    if "full_name" in data.model_fields_set:
+        user.full_name = data.full_name
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def change_password(session: AsyncSession, user: User, data: PasswordChange) -> None:
+    """Replace the caller's password after checking the current one."""
+    valid, _ = verify_password(data.current_password, user.hashed_password)
+    if not valid:
+        raise BadRequest("The current password is incorrect.")
+    user.hashed_password = hash_password(data.new_password)
+    session.add(user)
+    await session.flush()
+
+
+async def list_users(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[User], int]:
+    """All users, oldest first, with the total."""
+    total = (await session.exec(select(func.count()).select_from(User))).one()
+    query = select(User).order_by(col(User.created_at), col(User.id)).limit(limit).offset(offset)
+    items = list((await session.exec(query)).all())
+    return items, total
