@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     JWT_ISSUER: str | None = None
     JWT_AUDIENCE: str | None = None
     JWT_AUTHORIZED_PARTIES: Annotated[list[str], NoDecode] = []
-    JWKS_CACHE_SECONDS: int = Field(default=300, ge=0)
+    JWKS_CACHE_SECONDS: int = Field(default=300, ge=1)
+    JWKS_REFRESH_COOLDOWN_SECONDS: float = Field(default=30, ge=0)
 
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []
     EXPOSE_QUERY_COUNT: bool | None = None

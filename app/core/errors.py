@@ -162,7 +162,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         )
         for err in exc.errors()
     ]
-    return problem_response(422, "The request is not valid; see errors.", errors=issues)
+    detail = "The request is not valid"
+    if issues:
+        first = issues[0]
+        detail += f": {'.'.join(str(part) for part in first.loc)}: {first.msg}"
+        if len(issues) > 1:
+            detail += f" (and {len(issues) - 1} more, see errors)"
+    return problem_response(422, detail + ".", errors=issues)
 
 
 async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:

@@ -82,12 +82,13 @@ class JWKSVerifier:
     def __init__(self, settings: Settings) -> None:
         assert settings.JWKS_URL is not None
         self._settings = settings
-        # PyJWKClient caches keys and refetches the set when it meets an unknown kid.
+        # PyJWKClient caches the key set and refetches it for an unknown kid (at most once per cooldown,
+        # so random kids cannot make us hammer the provider).
         self._client = jwt.PyJWKClient(
             settings.JWKS_URL,
-            cache_keys=True,
-            lifespan=max(settings.JWKS_CACHE_SECONDS, 1),
+            lifespan=settings.JWKS_CACHE_SECONDS,
             timeout=5,
+            cooldown_duration=settings.JWKS_REFRESH_COOLDOWN_SECONDS,
         )
 
     async def verify(self, token: str) -> ExternalIdentity:

@@ -61,6 +61,13 @@ class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def reject_null(value: T | None) -> T:
+    """For PATCH fields that may be omitted but not set to null."""
+    if value is None:
+        raise ValueError("may be omitted, but not null")
+    return value
+
+
 class Ref(BaseModel):
     """A short reference to another object (id and name)."""
 

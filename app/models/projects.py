@@ -4,10 +4,11 @@ import uuid
 from datetime import datetime
 
 from pydantic import Field as PydanticField
+from pydantic import field_validator
 from sqlalchemy import DateTime, Index
 from sqlmodel import Field, Relationship, SQLModel
 
-from app.models.common import InputModel, Ref, utc_now
+from app.models.common import InputModel, Ref, reject_null, utc_now
 from app.models.teams import Team
 from app.models.users import User, UserPublic
 
@@ -40,6 +41,8 @@ class ProjectCreate(InputModel):
 class ProjectUpdate(InputModel):
     name: str | None = PydanticField(default=None, min_length=1, max_length=200)
     description: str | None = PydanticField(default=None, max_length=5000)
+
+    _name_not_null = field_validator("name")(reject_null)
 
 
 class TaskCounts(SQLModel):

@@ -5,10 +5,11 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import Field as PydanticField
+from pydantic import field_validator
 from sqlalchemy import DateTime, Index
 from sqlmodel import Field, Relationship, SQLModel
 
-from app.models.common import InputModel, Ref, enum_type, utc_now
+from app.models.common import InputModel, Ref, enum_type, reject_null, utc_now
 from app.models.projects import Project
 from app.models.users import User, UserPublic
 
@@ -70,6 +71,8 @@ class TaskUpdate(InputModel):
     priority: TaskPriority | None = None
     assignee_id: uuid.UUID | None = None
     due_date: date | None = None
+
+    _required_not_null = field_validator("title", "status", "priority")(reject_null)
 
 
 class TaskPublic(TaskBase):

@@ -146,8 +146,6 @@ async def update_project(
     _require_manager(role)
     check_version(if_match, project.version)
     changes = data.model_dump(exclude_unset=True)
-    if "name" in changes and changes["name"] is None:
-        changes.pop("name")
     if changes:
         for field, value in changes.items():
             setattr(project, field, value)

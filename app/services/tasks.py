@@ -199,9 +199,6 @@ async def update_task(
     changes = data.model_dump(exclude_unset=True)
     reassign = "assignee_id" in changes
     new_assignee_id = changes.pop("assignee_id", None)
-    for required in ("title", "status", "priority"):
-        if required in changes and changes[required] is None:
-            raise InvalidInput(f"{required} cannot be null.")
     changed = False
     for field, value in changes.items():
         if getattr(task, field) != value:

@@ -1,0 +1,212 @@
+"""Fixtures: a real PostgreSQL migrated by Alembic, the app on httpx, users with tokens."""
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+
+from app.core.config import Settings
+from app.core.migrations import upgrade
+from app.core.security import create_access_token, hash_password
+from app.main import create_app
+from app.models.users import User
+from tests.support.postgres import create_database, drop_database, libpq_url, postgres_server
+
+PASSWORD = "correct-horse-battery"
+TABLES = "tasks, projects, memberships, teams, users"
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> Iterator[str]:
+    """A running PostgreSQL server (embedded unless TEST_DATABASE_URL is set)."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    """One database for the session, its schema built by `alembic upgrade head`."""
+    url = create_database(admin_url)
+    upgrade(Settings(DATABASE_URL=url, ENVIRONMENT="test"))
+    yield url
+    drop_database(admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """One Argon2 hash for every fixture user (hashing is deliberately slow)."""
+    return hash_password(PASSWORD)
+
+
+@pytest.fixture
+def clean_database(database_url: str) -> None:
+    """Every test starts with empty tables."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {TABLES} CASCADE")
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """Test settings: the test database, no SMTP, query counts exposed."""
+    values: dict[str, Any] = {
+        "DATABASE_URL": database_url,
+        "ENVIRONMENT": "test",
+        "SMTP_HOST": None,
+        "AUTH_MODE": "local",
+        "CORS_ORIGINS": [],
+        "EXPOSE_QUERY_COUNT": True,
+        "LOG_FORMAT": "text",
+        "SECRET_KEY": "test-secret-key-0123456789abcdef-0123456789",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(database_url: str, clean_database: None) -> Settings:
+    return make_settings(database_url)
+
+
+@dataclass
+class AppClient:
+    app: FastAPI
+    client: httpx.AsyncClient
+
+
+AppFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def make_client(database_url: str, clean_database: None) -> AsyncIterator[AppFactory]:
+    """Build an app with setting overrides and an httpx client on it."""
+    opened: list[AppClient] = []
+
+    async def factory(**overrides: Any) -> httpx.AsyncClient:
+        app = create_app(make_settings(database_url, **overrides))
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        opened.append(AppClient(app, client))
+        return client
+
+    yield factory
+    for item in opened:
+        await item.client.aclose()
+        await item.app.state.database.dispose()
+
+
+@pytest.fixture
+async def client(make_client: AppFactory) -> httpx.AsyncClient:
+    """A client on the app with default test settings."""
+    return await make_client()
+
+
+def app_of(client: httpx.AsyncClient) -> FastAPI:
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    app = transport.app
+    assert isinstance(app, FastAPI)
+    return app
+
+
+@dataclass
+class Actor:
+    """A user with a valid token."""
+
+    id: uuid.UUID
+    email: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+UserFactory = Callable[..., Awaitable[Actor]]
+
+
+@pytest.fixture
+def make_user(client: httpx.AsyncClient, password_hash: str) -> UserFactory:
+    """Insert a user directly (fast) and give back its token."""
+    app = app_of(client)
+
+    async def factory(
+        email: str | None = None, *, superuser: bool = False, active: bool = True, full_name: str | None = None
+    ) -> Actor:
+        email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+        async with app.state.database.session() as session:
+            user = User(
+                email=email,
+                full_name=full_name,
+                hashed_password=password_hash,
+                is_superuser=superuser,
+                is_active=active,
+            )
+            session.add(user)
+        token = create_access_token(str(user.id), app.state.settings)
+        return Actor(id=user.id, email=email, token=token.token)
+
+    return factory
+
+
+@pytest.fixture
+async def alice(make_user: UserFactory) -> Actor:
+    return await make_user("alice@example.com", full_name="Alice")
+
+
+@pytest.fixture
+async def bob(make_user: UserFactory) -> Actor:
+    return await make_user("bob@example.com", full_name="Bob")
+
+
+@pytest.fixture
+async def carol(make_user: UserFactory) -> Actor:
+    """A user in no team of the others."""
+    return await make_user("carol@example.com", full_name="Carol")
+
+
+async def create_team(client: httpx.AsyncClient, owner: Actor, name: str = "Platform") -> dict[str, Any]:
+    response = await client.post("/api/v1/teams", json={"name": name}, headers=owner.headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def add_member(
+    client: httpx.AsyncClient, actor: Actor, team_id: str, member: Actor, role: str = "member"
+) -> None:
+    response = await client.post(
+        f"/api/v1/teams/{team_id}/members", json={"email": member.email, "role": role}, headers=actor.headers
+    )
+    assert response.status_code == 201, response.text
+
+
+async def create_project(
+    client: httpx.AsyncClient, actor: Actor, team_id: str, name: str = "Roadmap"
+) -> dict[str, Any]:
+    response = await client.post(f"/api/v1/teams/{team_id}/projects", json={"name": name}, headers=actor.headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def create_task(client: httpx.AsyncClient, actor: Actor, project_id: str, **fields: Any) -> dict[str, Any]:
+    payload = {"title": "Write the docs", **fields}
+    response = await client.post(f"/api/v1/projects/{project_id}/tasks", json=payload, headers=actor.headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def assert_problem(response: httpx.Response, status: int, detail_contains: str = "") -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail"} <= body.keys()
+    assert body["status"] == status
+    assert detail_contains.lower() in body["detail"].lower()
+    return body

@@ -1,0 +1,46 @@
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass
+class Mailbox:
+    host: str
+    port: int
+    messages: list[Message] = field(default_factory=list)
+    refuse: bool = False
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.refuse:
+            return "554 Transaction failed"
+        content = envelope.content
+        assert isinstance(content, bytes)
+        self.messages.append(message_from_bytes(content))
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def smtp_server() -> Iterator[Mailbox]:
+    """Run an SMTP server for the duration of the block."""
+    mailbox = Mailbox(host="127.0.0.1", port=_free_port())
+    controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
+    controller.start()
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
