@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy.exc import OperationalError
 
 from app.core.config import Settings
@@ -57,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     embedded = None
     if settings.DATABASE_URL is None:
         try:
-            embedded = start_embedded_postgres()
+            embedded = start_embedded_postgres(args.data_dir)
         except EmbeddedPostgresUnavailable as exc:
             raise CommandError(str(exc)) from exc
         # The environment carries the URL to uvicorn's reload worker processes.
@@ -103,7 +103,7 @@ def cmd_openapi(args: argparse.Namespace) -> None:
     settings = load_settings()
     if settings.DATABASE_URL is None:
         # The document does not depend on the database; the engine is never connected.
-        settings = settings.model_copy(update={"DATABASE_URL": "postgresql://unused@localhost/unused"})
+        settings = settings.model_copy(update={"DATABASE_URL": SecretStr("postgresql://unused@localhost/unused")})
     document = json.dumps(create_app(settings).openapi(), indent=2) + "\n"
     if args.path in (None, "-"):
         sys.stdout.write(document)
@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--reload", action="store_true", help="restart on code changes")
+    serve.add_argument(
+        "--data-dir", type=Path, default=None, help="embedded PostgreSQL data folder (default: .bosun/pgdata)"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
+from app.api.openapi import install_openapi
 from app.api.router import api_router
 from app.api.routes import health
 from app.core.config import AuthMode, Settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jwks_verifier = JWKSVerifier(settings) if settings.AUTH_MODE is AuthMode.jwks else None
 
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(api_router)
     if settings.CORS_ORIGINS:

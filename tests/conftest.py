@@ -63,7 +63,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "SECRET_KEY": "test-secret-key-0123456789abcdef-0123456789",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

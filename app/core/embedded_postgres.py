@@ -18,8 +18,9 @@ class EmbeddedServer(Protocol):
     def stop(self) -> None: ...
 
 
-def start_embedded_postgres(data_dir: Path = DEFAULT_DATA_DIR) -> EmbeddedServer:
-    """Start (or reuse) the server keeping its data in data_dir."""
+def start_embedded_postgres(data_dir: Path | None = None) -> EmbeddedServer:
+    """Start (or reuse) the server keeping its data in data_dir (default: .bosun/pgdata in the project)."""
+    data_dir = data_dir or DEFAULT_DATA_DIR
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset

@@ -8,6 +8,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 from app.core.config import LogFormat, Settings
 
+_HANDLER_NAME = "bosun"
+
 request_id_var: ContextVar[str | None] = ContextVar("bosun_request_id", default=None)
 
 # Libraries whose INFO lines drown out ours in development.
@@ -47,8 +49,10 @@ def configure_logging(settings: Settings) -> None:
     else:
         formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
     handler.setFormatter(formatter)
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace our own handler on reconfiguration; leave handlers others installed (test capture, gunicorn).
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
     root.setLevel(settings.LOG_LEVEL)
     # Our middleware writes one access line per request; uvicorn's would be a second.
     logging.getLogger("uvicorn.access").disabled = True

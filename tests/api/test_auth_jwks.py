@@ -114,7 +114,7 @@ async def test_hs256_signed_with_the_public_key_is_refused(managed: httpx.AsyncC
     """The classic key-confusion attack: HMAC keyed with the server's public RSA key."""
     public_pem = (
         jwks.keys[0]
-        .private_key.public_key()  # type: ignore[union-attr]
+        .private_key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     claims = good_claims(iss=ISSUER, exp=2**31)
@@ -165,6 +165,6 @@ async def test_managed_users_work_with_teams(managed: httpx.AsyncClient, jwks: J
 
 def test_jwt_library_refuses_none_by_default() -> None:
     """Guard against a library change: PyJWT must not accept alg=none when algorithms are given."""
-    token = jwt.encode({"sub": "x"}, None, algorithm="none")
+    token = jwt.encode({"sub": "x"}, "", algorithm="none")
     with pytest.raises(jwt.InvalidAlgorithmError):
         jwt.decode(token, "key", algorithms=["RS256"])

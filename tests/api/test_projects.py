@@ -65,7 +65,7 @@ async def test_list_projects_across_teams_and_by_team(
     [({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"offset": -1}, "offset"), ({"limit": "x"}, "limit")],
 )
 async def test_pagination_bounds(
-    client: httpx.AsyncClient, alice: Actor, params: dict[str, object], field: str
+    client: httpx.AsyncClient, alice: Actor, params: dict[str, int | str], field: str
 ) -> None:
     body = assert_problem(await client.get("/api/v1/projects", params=params, headers=alice.headers), 422)
     assert body["errors"][0]["loc"] == ["query", field]

@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 ISSUER = "https://issuer.test"
@@ -20,12 +19,12 @@ ISSUER = "https://issuer.test"
 class SigningKey:
     kid: str
     algorithm: str
-    private_key: PrivateKeyTypes
+    private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
     def public_jwk(self) -> dict[str, object]:
-        public = self.private_key.public_key()  # type: ignore[union-attr]
-        algo = RSAAlgorithm if self.algorithm == "RS256" else ECAlgorithm
-        jwk: dict[str, object] = json.loads(algo.to_jwk(public))
+        public = self.private_key.public_key()
+        encoded = RSAAlgorithm.to_jwk(public) if isinstance(public, rsa.RSAPublicKey) else ECAlgorithm.to_jwk(public)
+        jwk: dict[str, object] = json.loads(encoded)
         jwk.update(kid=self.kid, alg=self.algorithm, use="sig")
         return jwk
 
@@ -54,7 +53,7 @@ class JWKSServer:
         payload: dict[str, object] = {"iss": ISSUER, "sub": "user_1", "iat": now, "exp": now + 300}
         payload.update(claims)
         payload = {k: v for k, v in payload.items() if v is not None}
-        return jwt.encode(payload, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid})  # type: ignore[arg-type]
+        return jwt.encode(payload, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid})
 
 
 @contextmanager

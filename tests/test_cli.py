@@ -1,0 +1,207 @@
+"""The `bosun` command: migrate, openapi, create-superuser, and one-line errors."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from app.cli import main
+from tests.support.postgres import create_database, drop_database, libpq_url
+
+BOSUN = str(Path(sys.executable).parent / "bosun")
+
+
+@pytest.fixture
+def empty_url(admin_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = create_database(admin_url, "bosun_cli")
+    monkeypatch.setenv("DATABASE_URL", url)
+    yield url
+    drop_database(admin_url, url)
+
+
+def run(*args: str, stdin: str = "") -> tuple[int, str]:
+    """Run the CLI in-process; returns (exit code, stderr)."""
+    import contextlib
+
+    err = io.StringIO()
+    code = 0
+    with contextlib.redirect_stderr(err), _stdin(stdin):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, err.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _no_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
+    for name in ("ENVIRONMENT", "SECRET_KEY", "CORS_ORIGINS", "AUTH_MODE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+class _stdin:  # noqa: N801
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __enter__(self) -> None:
+        self.saved = sys.stdin
+        sys.stdin = io.StringIO(self.text)
+
+    def __exit__(self, *args: object) -> None:
+        sys.stdin = self.saved
+
+
+def test_migrate_and_create_superuser(empty_url: str) -> None:
+    assert run("migrate") == (0, "database migrated to head\n")
+    code, err = run("create-superuser", "--email", "Root@Example.com", "--password-stdin", stdin="super-secret-pw\n")
+    assert (code, err) == (0, "superuser root@example.com created\n")
+    code, err = run("create-superuser", "--email", "root@example.com", "--password-stdin", stdin="super-secret-pw\n")
+    assert "already existed and is now a superuser" in err
+    with psycopg.connect(libpq_url(empty_url)) as conn:
+        row = conn.execute(
+            "SELECT is_superuser, hashed_password FROM users WHERE email = 'root@example.com'"
+        ).fetchone()
+    assert row is not None
+    assert row[0] is True
+    assert row[1].startswith("$argon2")
+
+
+def test_create_superuser_rejects_bad_input(empty_url: str) -> None:
+    run("migrate")
+    code, err = run("create-superuser", "--email", "root@example.com", "--password-stdin", stdin="short\n")
+    assert code == 1
+    assert err.startswith("bosun: password:")
+    assert err.count("\n") == 1
+    code, err = run("create-superuser", "--email", "nope", "--password-stdin", stdin="long-enough-pw\n")
+    assert code == 1
+    assert err.startswith("bosun: email:")
+
+
+def test_migrate_to_a_revision_and_unknown_revision(empty_url: str) -> None:
+    assert run("migrate", "base")[0] == 0
+    code, err = run("migrate", "deadbeef")
+    assert code == 1
+    assert err.startswith("bosun: migration failed:")
+    assert err.count("\n") == 1
+
+
+def test_openapi_to_file_and_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    target = tmp_path / "openapi.json"
+    assert run("openapi", str(target))[0] == 0
+    document = json.loads(target.read_text())
+    assert document["info"]["title"] == "Bosun"
+    assert run("openapi")[0] == 0
+    assert json.loads(capsys.readouterr().out) == document
+    code, err = run("openapi", str(tmp_path / "missing" / "dir" / "x.json"))
+    assert code == 1
+    assert err.startswith("bosun: cannot write")
+
+
+def test_errors_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    code, err = run("migrate")
+    assert code == 1
+    assert err == "bosun: invalid configuration: SECRET_KEY must be set to a random value of at least 32 characters\n"
+    monkeypatch.delenv("ENVIRONMENT")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert run("migrate") == (1, "bosun: DATABASE_URL is not set\n")
+    monkeypatch.setenv("DATABASE_URL", "mysql://x@h/d")
+    assert run("migrate") == (1, "bosun: DATABASE_URL must be a PostgreSQL URL (postgresql://...)\n")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bosun@127.0.0.1:9/bosun")
+    code, err = run("migrate")
+    assert code == 1
+    assert err.startswith("bosun: database error: connection failed")
+    assert err.count("\n") == 1
+
+
+def test_console_script_is_installed(empty_url: str) -> None:
+    """The real entry point, as the operator's migration Job runs it."""
+    result = subprocess.run([BOSUN, "migrate"], env={**os.environ}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    bad = subprocess.run(
+        [BOSUN, "migrate"], env={**os.environ, "ENVIRONMENT": "production"}, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("bosun: invalid configuration: SECRET_KEY")
+    assert "Traceback" not in bad.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    return subprocess.Popen(
+        [BOSUN, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _wait_ready(port: int, process: subprocess.Popen[str]) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("bosun serve did not become ready")
+
+
+def test_serve_with_embedded_postgres_keeps_data(tmp_path: Path) -> None:
+    """The README's run command: no DATABASE_URL, an embedded server, migrations applied, data kept."""
+    import httpx
+
+    data_dir = tmp_path / "pgdata"
+    port = _free_port()
+    server = _serve(data_dir, port)
+    try:
+        _wait_ready(port, server)
+        base = f"http://127.0.0.1:{port}"
+        signup = httpx.post(f"{base}/api/v1/auth/signup", json={"email": "keep@example.com", "password": "long-enough"})
+        assert signup.status_code == 201
+        assert httpx.get(f"{base}/docs").status_code == 200
+    finally:
+        server.terminate()
+        assert server.wait(timeout=30) in (0, 128 + 15)
+    stderr = server.stderr.read() if server.stderr else ""
+    assert "Embedded PostgreSQL running" in stderr
+    assert f"interactive docs: http://127.0.0.1:{port}/docs" in stderr
+    assert not (data_dir / "postmaster.pid").exists(), "the embedded server was not stopped"
+
+    again = _serve(data_dir, port)
+    try:
+        _wait_ready(port, again)
+        login = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/auth/token",
+            data={"username": "keep@example.com", "password": "long-enough"},
+        )
+        assert login.status_code == 200
+    finally:
+        again.terminate()
+        again.wait(timeout=30)

@@ -1,0 +1,140 @@
+"""Settings: the one definition of a valid configuration."""
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from app.core.config import LogFormat, Settings, normalize_database_url
+
+GOOD_SECRET = "s" * 40
+
+
+def settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)
+
+
+def production(**values: Any) -> Settings:
+    base: dict[str, Any] = {
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": GOOD_SECRET,
+        "CORS_ORIGINS": "https://app.example.com",
+        "DATABASE_URL": "postgresql://u:p@db/bosun",
+    }
+    base.update(values)
+    return settings(**base)
+
+
+def error_of(**values: Any) -> str:
+    with pytest.raises(ValidationError) as info:
+        production(**values)
+    return str(info.value)
+
+
+def test_development_defaults() -> None:
+    s = settings()
+    assert s.expose_query_count is True
+    assert s.log_format is LogFormat.text
+    assert s.CORS_ORIGINS == []
+
+
+def test_production_defaults() -> None:
+    s = production()
+    assert s.expose_query_count is False
+    assert s.log_format is LogFormat.json
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"SECRET_KEY": "changethis"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"CORS_ORIGINS": "*"}, "'*'"),
+        ({"CORS_ORIGINS": ""}, "explicitly"),
+        ({"CORS_ORIGINS": "http://app.example.com"}, "https"),
+        ({"DEBUG": True}, "DEBUG"),
+        ({"LOG_FORMAT": "text"}, "LOG_FORMAT"),
+    ],
+)
+def test_production_rules(values: dict[str, Any], message: str) -> None:
+    assert message in error_of(**values)
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        (
+            '["https://a.example.com", "https://b.example.com:8443"]',
+            ["https://a.example.com", "https://b.example.com:8443"],
+        ),
+        ("https://a.example.com, https://b.example.com/", ["https://a.example.com", "https://b.example.com"]),
+        ("*", ["*"]),
+        ("", []),
+    ],
+)
+def test_cors_origins_parsing(raw: str, parsed: list[str]) -> None:
+    assert settings(CORS_ORIGINS=raw).CORS_ORIGINS == parsed
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://a.example.com/path", "ftp://a.example.com", "a.example.com", "https://u:p@a.com"]
+)
+def test_cors_origin_shape(origin: str) -> None:
+    with pytest.raises(ValidationError):
+        settings(CORS_ORIGINS=origin)
+
+
+def test_cors_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", '["https://x.example.com"]')
+    monkeypatch.setenv("JWT_AUTHORIZED_PARTIES", "https://a.example.com,https://b.example.com")
+    s = settings()
+    assert s.CORS_ORIGINS == ["https://x.example.com"]
+    assert s.JWT_AUTHORIZED_PARTIES == ["https://a.example.com", "https://b.example.com"]
+
+
+def test_jwks_mode_needs_url_and_issuer() -> None:
+    with pytest.raises(ValidationError, match="JWKS_URL and JWT_ISSUER"):
+        settings(AUTH_MODE="jwks")
+    assert (
+        settings(AUTH_MODE="jwks", JWKS_URL="https://x/.well-known/jwks.json", JWT_ISSUER="https://x").AUTH_MODE
+        == "jwks"
+    )
+
+
+def test_smtp_tls_modes_are_exclusive() -> None:
+    with pytest.raises(ValidationError, match="mutually exclusive"):
+        settings(SMTP_HOST="mail", SMTP_STARTTLS=True, SMTP_SSL=True)
+
+
+def test_log_level_is_checked() -> None:
+    assert settings(LOG_LEVEL="debug").LOG_LEVEL == "DEBUG"
+    with pytest.raises(ValidationError):
+        settings(LOG_LEVEL="chatty")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://u:p@h:5432/d", "postgresql+psycopg://u:p@h:5432/d"),
+        ("postgresql://u@/d?host=/tmp", "postgresql+psycopg://u@/d?host=/tmp"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("postgresql+asyncpg://u@h/d", "postgresql+psycopg://u@h/d"),
+    ],
+)
+def test_database_urls_are_normalised(url: str, expected: str) -> None:
+    assert normalize_database_url(url) == expected
+    assert settings(DATABASE_URL=url).database_url == expected
+
+
+def test_non_postgres_url_is_refused() -> None:
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        normalize_database_url("mysql://u@h/d")
+    with pytest.raises(ValueError, match="not set"):
+        _ = settings().database_url
+
+
+def test_secrets_are_not_printed() -> None:
+    s = production(SMTP_PASSWORD="mail-secret")
+    assert GOOD_SECRET not in repr(s)
+    assert "mail-secret" not in repr(s)
+    assert "u:p@db" not in repr(s)
