@@ -185,17 +185,16 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+def unexpected_error_response() -> JSONResponse:
+    """The 500 answer for a bug: says nothing about the internals (the log has the traceback)."""
     return problem_response(500, "An unexpected error occurred.", slug="internal-error")
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map every error the app can raise to problem+json, in one place."""
+    """Map every expected error to problem+json; unexpected ones are answered by RequestContextMiddleware."""
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
-    app.add_exception_handler(Exception, _unexpected_error)

@@ -9,6 +9,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.db import count_queries
+from app.core.errors import unexpected_error_response
 from app.core.logging import request_id_var
 
 access_logger = logging.getLogger("bosun.access")
@@ -40,12 +41,13 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        status_sent = False
         with count_queries() as counter:
 
             async def send_with_headers(message: Message) -> None:
-                nonlocal status
+                nonlocal status, status_sent
                 if message["type"] == "http.response.start":
-                    status = message["status"]
+                    status, status_sent = message["status"], True
                     headers = MutableHeaders(scope=message)
                     headers["X-Request-ID"] = request_id
                     if self.expose_query_count:
@@ -54,6 +56,12 @@ class RequestContextMiddleware:
 
             try:
                 await self.app(scope, receive, send_with_headers)
+            except Exception:
+                # Answered here rather than by Starlette's outermost handler, so the 500 keeps our headers.
+                access_logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                if status_sent:
+                    raise
+                await unexpected_error_response()(scope, receive, send_with_headers)
             finally:
                 client = scope.get("client")
                 access_logger.info(

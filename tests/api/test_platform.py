@@ -78,6 +78,7 @@ async def test_unexpected_errors_are_problem_500(client: httpx.AsyncClient, alic
     response = await client.get("/api/v1/users/me", headers=alice.headers)
     body = assert_problem(response, 500)
     assert "boom" not in body["detail"]
+    assert response.headers["x-request-id"]
 
 
 @pytest.fixture
