@@ -5,6 +5,7 @@ import asyncio
 import getpass
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Sequence
@@ -13,7 +14,10 @@ from pathlib import Path
 from pydantic import SecretStr, ValidationError
 from sqlalchemy.exc import OperationalError
 
-from app.core.config import Settings
+from app.core.config import Settings, describe_validation_error
+
+# What the image's ENTRYPOINT runs and `bosun serve --production` execs (a test keeps the two identical).
+GUNICORN_ARGV = ["gunicorn", "--config", "python:app.gunicorn_conf", "app.main:create_app()"]
 
 
 class CommandError(Exception):
@@ -25,12 +29,7 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"])
-            message = str(error["msg"]).removeprefix("Value error, ")
-            problems.append(f"{where}: {message}" if where else message)
-        raise CommandError("invalid configuration: " + "; ".join(problems)) from exc
+        raise CommandError(describe_validation_error(exc)) from exc
 
 
 def _require_database(settings: Settings) -> Settings:
@@ -47,7 +46,23 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     sys.exit(128 + signum)
 
 
+def exec_production(args: argparse.Namespace) -> None:
+    """Replace this process with gunicorn exactly as the image starts it."""
+    if args.host is not None:
+        os.environ["HOST"] = args.host
+    if args.port is not None:
+        os.environ["PORT"] = str(args.port)
+    _require_database(load_settings())
+    gunicorn = shutil.which("gunicorn", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if gunicorn is None:
+        raise CommandError("gunicorn is not installed")
+    os.execv(gunicorn, GUNICORN_ARGV)  # noqa: S606  (fixed argv, no shell)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
+    if args.production:
+        exec_production(args)
+        return
     import uvicorn
 
     from app.core.embedded_postgres import EmbeddedPostgresUnavailable, start_embedded_postgres
@@ -68,13 +83,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         upgrade(_require_database(settings))
-        base = f"http://{args.host}:{args.port}"
+        host, port = args.host or "127.0.0.1", args.port or 8000
+        base = f"http://{host}:{port}"
         print(f"Bosun API: {base}/api/v1  interactive docs: {base}/docs", file=sys.stderr)
         uvicorn.run(
             "app.main:create_app",
             factory=True,
-            host=args.host,
-            port=args.port,
+            host=host,
+            port=port,
             reload=args.reload,
             access_log=False,
             log_config=None,
@@ -159,8 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the development server (embedded PostgreSQL without DATABASE_URL)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", help="bind address (default 127.0.0.1; with --production: HOST)")
+    serve.add_argument("--port", type=int, help="API port (default 8000; with --production: PORT)")
+    serve.add_argument(
+        "--production", action="store_true", help="run gunicorn with uvicorn workers, exactly as the image does"
+    )
     serve.add_argument("--reload", action="store_true", help="restart on code changes")
     serve.add_argument(
         "--data-dir", type=Path, default=None, help="embedded PostgreSQL data folder (default: .bosun/pgdata)"

@@ -4,8 +4,6 @@ from fastapi import APIRouter
 
 from app.api.routes import auth, projects, tasks, teams, users
 
-API_PREFIX = "/api/v1"
-
-api_router = APIRouter(prefix=API_PREFIX)
+api_router = APIRouter()
 for module in (auth, users, teams, projects, tasks):
     api_router.include_router(module.router)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "changethis"
@@ -92,6 +93,16 @@ class Settings(BaseSettings):
     SMTP_TIMEOUT: float = Field(default=10.0, gt=0, le=120)
     EMAIL_FROM: str = "Bosun <noreply@localhost>"
 
+    HOST: str = "127.0.0.1"
+    PORT: int = Field(default=8000, ge=1, le=65535)
+    METRICS_PORT: int = Field(default=9100, ge=0, le=65535)
+    WEB_CONCURRENCY: int | None = Field(default=None, ge=1, le=64)
+    WORKER_TIMEOUT: int = Field(default=60, ge=5, le=3600)
+    GRACEFUL_TIMEOUT: int = Field(default=30, ge=1, le=3600)
+    KEEPALIVE: int = Field(default=5, ge=1, le=300)
+    MAX_REQUESTS: int = Field(default=10000, ge=0)
+    MAX_REQUESTS_JITTER: int = Field(default=1000, ge=0)
+
     LOG_LEVEL: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     LOG_FORMAT: LogFormat | None = None
 
@@ -116,6 +127,8 @@ class Settings(BaseSettings):
             raise ValueError("JWKS_URL and JWT_ISSUER are required when AUTH_MODE is jwks")
         if self.SMTP_STARTTLS and self.SMTP_SSL and self.SMTP_HOST:
             raise ValueError("SMTP_STARTTLS and SMTP_SSL are mutually exclusive")
+        if self.METRICS_PORT and self.METRICS_PORT == self.PORT:
+            raise ValueError("METRICS_PORT must differ from PORT (metrics are not served on the API port)")
         if self.is_production:
             self._check_production()
         return self
@@ -139,6 +152,13 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.ENVIRONMENT is Environment.production
+
+    @cached_property
+    def workers(self) -> int:
+        """WEB_CONCURRENCY, or one worker per usable CPU (async workers), at most 8."""
+        if self.WEB_CONCURRENCY is not None:
+            return self.WEB_CONCURRENCY
+        return max(1, min(len(os.sched_getaffinity(0)), 8))
 
     @cached_property
     def expose_query_count(self) -> bool:
@@ -173,3 +193,13 @@ def normalize_database_url(url: str) -> str:
     if url.startswith("postgresql+psycopg://"):
         return url
     raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://...)")
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad setting, for start-up errors."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "invalid configuration: " + "; ".join(problems)

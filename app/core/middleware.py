@@ -8,6 +8,7 @@ import uuid
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core import metrics
 from app.core.db import count_queries
 from app.core.errors import unexpected_error_response
 from app.core.logging import request_id_var
@@ -16,6 +17,8 @@ access_logger = logging.getLogger("bosun.access")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED_ROUTE = "<unmatched>"
+# Bounded label values: anything else is counted as OTHER.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def route_template(scope: Scope) -> str:
@@ -42,6 +45,8 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         status_sent = False
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        metrics.HTTP_IN_PROGRESS.labels(method=method).inc()
         with count_queries() as counter:
 
             async def send_with_headers(message: Message) -> None:
@@ -63,6 +68,12 @@ class RequestContextMiddleware:
                     raise
                 await unexpected_error_response()(scope, receive, send_with_headers)
             finally:
+                metrics.HTTP_IN_PROGRESS.labels(method=method).dec()
+                elapsed = time.perf_counter() - started
+                route = route_template(scope)
+                metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+                metrics.HTTP_DURATION.labels(method=method, route=route).observe(elapsed)
+                metrics.HTTP_DB_QUERIES.labels(route=route).observe(counter.count)
                 client = scope.get("client")
                 access_logger.info(
                     "%s %s %s",
@@ -71,9 +82,9 @@ class RequestContextMiddleware:
                     status,
                     extra={
                         "method": scope["method"],
-                        "route": route_template(scope),
+                        "route": route,
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "duration_ms": round(elapsed * 1000, 2),
                         "query_count": counter.count,
                         "client": client[0] if client else None,
                     },

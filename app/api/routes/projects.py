@@ -6,13 +6,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.api.deps import CurrentUser, IfMatch, PaginationDep, SessionDep
+from app.api.routes import API_PREFIX
 from app.core.errors import problem_responses
 from app.models.common import Page
 from app.models.projects import ProjectCreate, ProjectPublic, ProjectUpdate
 from app.services import projects as projects_service
 from app.services.concurrency import etag
 
-router = APIRouter(tags=["projects"], responses=problem_responses(401, 404, 422))
+router = APIRouter(prefix=API_PREFIX, tags=["projects"], responses=problem_responses(401, 404, 422))
 
 
 @router.post(

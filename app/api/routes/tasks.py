@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Query, Response, status
 
 from app.api.deps import CurrentUser, IfMatch, PaginationDep, SessionDep, SettingsDep
+from app.api.routes import API_PREFIX
 from app.core.errors import problem_responses
 from app.models.common import Page
 from app.models.tasks import (
@@ -19,7 +20,7 @@ from app.services import tasks as tasks_service
 from app.services.concurrency import etag
 from app.services.notifications import send_assignment_email
 
-router = APIRouter(tags=["tasks"], responses=problem_responses(401, 404, 422))
+router = APIRouter(prefix=API_PREFIX, tags=["tasks"], responses=problem_responses(401, 404, 422))
 
 
 @router.post(

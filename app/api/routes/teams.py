@@ -5,6 +5,7 @@ import uuid
 from fastapi import APIRouter, status
 
 from app.api.deps import CurrentUser, PaginationDep, SessionDep
+from app.api.routes import API_PREFIX
 from app.core.errors import problem_responses
 from app.models.common import Page
 from app.models.teams import (
@@ -16,7 +17,7 @@ from app.models.teams import (
 )
 from app.services import teams as teams_service
 
-router = APIRouter(prefix="/teams", tags=["teams"], responses=problem_responses(401, 422))
+router = APIRouter(prefix=f"{API_PREFIX}/teams", tags=["teams"], responses=problem_responses(401, 422))
 
 
 @router.post("", response_model=TeamPublic, status_code=status.HTTP_201_CREATED)

@@ -11,6 +11,7 @@ from app.api.deps import (
     Superuser,
     require_local_auth,
 )
+from app.api.routes import API_PREFIX
 from app.core.errors import problem_responses
 from app.models.common import Page
 from app.models.tasks import TaskPublic, TaskStatus
@@ -18,7 +19,7 @@ from app.models.users import PasswordChange, UserPublic, UserUpdate
 from app.services import tasks as tasks_service
 from app.services import users as users_service
 
-router = APIRouter(prefix="/users", tags=["users"], responses=problem_responses(401))
+router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"], responses=problem_responses(401))
 
 
 @router.get("/me", response_model=UserPublic)

@@ -1,0 +1,112 @@
+"""Gunicorn configuration of the production process: `gunicorn --config python:app.gunicorn_conf ...`.
+
+Loaded once in the gunicorn master before any worker exists: it validates the settings (a bad configuration
+stops start-up with one line), prepares the Prometheus multiprocess folder and serves the metrics port.
+"""
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gunicorn import glogging
+from pydantic import ValidationError
+
+from app.core.config import Settings, describe_validation_error
+
+
+def _fail(message: str) -> None:
+    print(f"bosun: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def _load_settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        _fail(describe_validation_error(exc))
+    if settings.DATABASE_URL is None:
+        _fail("DATABASE_URL is not set")
+    try:
+        settings.database_url  # noqa: B018  (validates the URL)
+    except ValueError as exc:
+        _fail(str(exc))
+    return settings
+
+
+def _fresh_multiprocess_dir() -> str:
+    """Empty the metrics folder before the first worker, so no dead worker's numbers survive a restart."""
+    folder = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "bosun-metrics")))
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return str(folder)
+
+
+settings = _load_settings()
+# Before anything imports prometheus_client: it picks multiprocess mode from this variable at import.
+_fresh_multiprocess_dir()
+
+bind = [f"{settings.HOST}:{settings.PORT}"]
+workers = settings.workers
+worker_class = "uvicorn_worker.UvicornWorker"
+timeout = settings.WORKER_TIMEOUT
+graceful_timeout = settings.GRACEFUL_TIMEOUT
+keepalive = settings.KEEPALIVE
+max_requests = settings.MAX_REQUESTS
+max_requests_jitter = settings.MAX_REQUESTS_JITTER
+accesslog = None  # our middleware writes one access line per request
+errorlog = "-"
+loglevel = settings.LOG_LEVEL.lower()
+proc_name = "bosun"
+control_socket_disable = True  # it would write under $HOME, which is read-only in the container
+
+
+class BosunLogger(glogging.Logger):  # type: ignore[misc]
+    """Gunicorn's own messages in the service's format (JSON lines in production)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        from app.core.logging import configure_logging
+
+        configure_logging(settings)
+        root_handlers = logging.getLogger().handlers
+        # uvicorn's worker copies these handlers to its own loggers.
+        self.error_log.handlers = [h for h in root_handlers if h.get_name() == "bosun"]
+        self.error_log.propagate = False
+
+
+logger_class = BosunLogger
+
+
+def when_ready(server: Any) -> None:
+    """The master serves the metrics port, aggregating every worker's numbers per scrape."""
+    from app.core.metrics import start_metrics_server
+
+    if settings.METRICS_PORT:
+        start_metrics_server(settings.HOST, settings.METRICS_PORT)
+        server.log.info("metrics on http://%s:%s/metrics", settings.HOST, settings.METRICS_PORT)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Tracing starts in each worker: exporter threads do not survive fork."""
+    from app.core.telemetry import init_tracing
+
+    init_tracing()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Flush the worker's pending spans."""
+    from app.core.telemetry import shutdown_tracing
+
+    shutdown_tracing()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A dead worker's live gauges must stop counting."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
