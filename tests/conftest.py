@@ -9,6 +9,7 @@ import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from app.core.config import Settings
 from app.core.migrations import upgrade
@@ -85,8 +86,8 @@ async def make_client(database_url: str, clean_database: None) -> AsyncIterator[
     """Build an app with setting overrides and an httpx client on it."""
     opened: list[AppClient] = []
 
-    async def factory(**overrides: Any) -> httpx.AsyncClient:
-        app = create_app(make_settings(database_url, **overrides))
+    async def factory(tracer_provider: TracerProvider | None = None, **overrides: Any) -> httpx.AsyncClient:
+        app = create_app(make_settings(database_url, **overrides), tracer_provider=tracer_provider)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
         opened.append(AppClient(app, client))
