@@ -32,6 +32,7 @@ class Server:
     metrics: str
     log_path: Path
     multiproc_dir: Path
+    ready_after: float = 0.0  # seconds from exec to the first 200 from /readyz
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -86,7 +87,7 @@ def gunicorn_server(
         process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics", log_path, multiproc
     )
     try:
-        wait_until_ready(server.api, process, log_path)
+        server.ready_after = wait_until_ready(server.api, process, log_path)
         yield server
     finally:
         if process.poll() is None:
