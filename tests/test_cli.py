@@ -145,8 +145,9 @@ def _free_port() -> int:
         return port
 
 
-def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
+def _serve(data_dir: Path, port: int, metrics_port: int = 0) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    env["METRICS_PORT"] = str(metrics_port)
     return subprocess.Popen(
         [BOSUN, "serve", "--port", str(port), "--data-dir", str(data_dir)],
         env=env,
@@ -178,14 +179,17 @@ def test_serve_with_embedded_postgres_keeps_data(tmp_path: Path) -> None:
     import httpx
 
     data_dir = tmp_path / "pgdata"
-    port = _free_port()
-    server = _serve(data_dir, port)
+    port, metrics_port = _free_port(), _free_port()
+    server = _serve(data_dir, port, metrics_port)
     try:
         _wait_ready(port, server)
         base = f"http://127.0.0.1:{port}"
         signup = httpx.post(f"{base}/api/v1/auth/signup", json={"email": "keep@example.com", "password": "long-enough"})
         assert signup.status_code == 201
         assert httpx.get(f"{base}/docs").status_code == 200
+        # A single process serves its own metrics port.
+        scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert 'http_requests_total{method="POST",route="/api/v1/auth/signup",status="201"} 1.0' in scrape
     finally:
         server.terminate()
         assert server.wait(timeout=30) in (0, 128 + 15)

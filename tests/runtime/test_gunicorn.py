@@ -18,7 +18,8 @@ pytestmark = pytest.mark.usefixtures("clean_database")
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    with gunicorn_server(database_url, tmp_path) as running:
+    """Started the documented way, `bosun serve --production`, which execs the image's command."""
+    with gunicorn_server(database_url, tmp_path, argv=[str(BIN / "bosun"), "serve", "--production"]) as running:
         yield running
 
 
