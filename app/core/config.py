@@ -137,8 +137,6 @@ class Settings(BaseSettings):
         secret = self.SECRET_KEY.get_secret_value()
         if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
             raise ValueError("SECRET_KEY must be set to a random value of at least 32 characters")
-        if not self.CORS_ORIGINS:
-            raise ValueError("CORS_ORIGINS must list the allowed origins explicitly in production")
         for origin in self.CORS_ORIGINS:
             if origin == "*":
                 raise ValueError("CORS_ORIGINS must not contain '*' in production")
