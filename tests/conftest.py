@@ -16,6 +16,8 @@ from app.core.migrations import upgrade
 from app.core.security import create_access_token, hash_password
 from app.main import create_app
 from app.models.users import User
+from tests.k8s.control_plane import NOT_BUILT, ControlPlane, control_plane
+from tests.k8s.tools import built
 from tests.support.postgres import create_database, drop_database, libpq_url, postgres_server
 
 PASSWORD = "correct-horse-battery"
@@ -36,6 +38,21 @@ def database_url(admin_url: str) -> Iterator[str]:
     upgrade(Settings(DATABASE_URL=url, ENVIRONMENT="test"))
     yield url
     drop_database(admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def kube() -> Iterator[ControlPlane]:
+    """One real control plane (etcd + kube-apiserver) for the session; skipped when the binaries are absent."""
+    if not built():
+        pytest.skip(NOT_BUILT)
+    with control_plane() as plane:
+        yield plane
+
+
+@pytest.fixture
+def namespace(kube: ControlPlane) -> str:
+    """A fresh namespace per test (no controller-manager runs, so namespaces are left behind, not deleted)."""
+    return kube.create_namespace()
 
 
 @pytest.fixture(scope="session")
