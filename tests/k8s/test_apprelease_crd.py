@@ -1,7 +1,6 @@
-"""The AppRelease CRD on a real apiserver: valid releases are accepted, each invalid one refused with a clear message."""
+"""The AppRelease CRD on a real apiserver: valid releases are accepted, invalid ones refused with a clear message."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,8 @@ def install_crd(kube: ControlPlane, crd: Path = CRD) -> None:
 
 
 @pytest.fixture(scope="module")
-def crd(kube: ControlPlane) -> Iterator[None]:
+def crd(kube: ControlPlane) -> None:
     install_crd(kube)
-    yield
 
 
 def release(name: str = "web", **spec: Any) -> dict[str, Any]:
