@@ -1,0 +1,325 @@
+"""The Helm charts: lint, render, schema, install into a real apiserver, Pod Security, dashboards and alerts."""
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from app.core.migrations import PROJECT_ROOT
+from tests.k8s.control_plane import ControlPlane
+from tests.k8s.tools import built, tools_dir
+from tests.support.gunicorn import gunicorn_server
+
+CHARTS = PROJECT_ROOT / "charts"
+BOSUN = CHARTS / "bosun"
+OPERATOR = CHARTS / "bosun-operator"
+VALUES = {
+    "default": [],
+    "minimal": ["-f", str(BOSUN / "ci" / "minimal-values.yaml")],
+    "production": ["-f", str(BOSUN / "ci" / "production-values.yaml")],
+}
+# Metrics that alerts use but that come from Prometheus itself or kube-state-metrics, not from the app.
+EXTERNAL_METRICS = {"up", "kube_pod_status_ready", "kube_pod_labels"}
+
+
+def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    if not built():
+        pytest.skip("kubernetes binaries not built: run `uv run poe k8s-tools`")
+    result = subprocess.run([str(tools_dir() / "helm"), *args], capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module", autouse=True)
+def dependencies() -> None:
+    """charts/bosun takes the operator chart from ../bosun-operator (file://)."""
+    helm("dependency", "build", str(BOSUN))
+
+
+def render(values: list[str], *extra: str, namespace: str = "demo") -> list[dict[str, Any]]:
+    output = helm("template", "rel", str(BOSUN), "--namespace", namespace, *values, *extra).stdout
+    return [doc for doc in yaml.safe_load_all(output) if doc]
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+@pytest.mark.parametrize("chart", [BOSUN, OPERATOR], ids=["bosun", "bosun-operator"])
+@pytest.mark.parametrize("values", list(VALUES), ids=list(VALUES))
+def test_lint_strict(chart: Path, values: str) -> None:
+    extra = VALUES[values] if chart == BOSUN else []
+    result = helm("lint", "--strict", str(chart), *extra)
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("values", list(VALUES), ids=list(VALUES))
+def test_every_object_has_the_standard_labels(values: str) -> None:
+    for obj in render(VALUES[values]):
+        labels = obj["metadata"].get("labels", {})
+        if obj["kind"] == "CustomResourceDefinition":
+            continue
+        for key in (
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/version",
+            "app.kubernetes.io/managed-by",
+            "helm.sh/chart",
+        ):
+            assert key in labels, f"{obj['kind']}/{obj['metadata']['name']} lacks {key}"
+
+
+def test_default_render() -> None:
+    objects = render(VALUES["default"])
+    kinds = sorted({o["kind"] for o in objects})
+    assert kinds == sorted(
+        [
+            "AppRelease",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "Deployment",
+            "NetworkPolicy",
+            "PodDisruptionBudget",
+            "Secret",
+            "Service",
+            "ServiceAccount",
+        ]
+    )
+    release = by_kind(objects, "AppRelease")[0]
+    spec = release["spec"]
+    assert spec["image"] == "bosun:0.1.0"
+    assert spec["replicas"] == 2
+    assert spec["settings"]["ENVIRONMENT"] == "production"
+    assert spec["settings"]["PORT"] == "8000"
+    pod = spec["template"]["spec"]
+    container = pod["containers"][0]
+    assert "image" not in container  # the operator sets it after the migration
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"][0]["emptyDir"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    }
+    env_from = {next(iter(source)) for source in container["envFrom"]}
+    assert env_from == {"configMapRef", "secretRef"}
+    secret = by_kind(objects, "Secret")[0]
+    assert set(secret["data"]) == {"SECRET_KEY"}
+    services = {s["metadata"]["name"]: s for s in by_kind(objects, "Service")}
+    assert services["rel-bosun"]["spec"]["ports"][0]["targetPort"] == "http"
+    assert services["rel-bosun-metrics"]["spec"]["ports"][0]["port"] == 9100
+    sa = next(s for s in by_kind(objects, "ServiceAccount") if s["metadata"]["name"] == "rel-bosun")
+    assert sa["automountServiceAccountToken"] is False
+    dashboards = [c for c in by_kind(objects, "ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    assert len(dashboards) == 2
+
+
+def test_production_render() -> None:
+    objects = render(VALUES["production"])
+    release = by_kind(objects, "AppRelease")[0]
+    assert "replicas" not in release["spec"]  # the HPA owns the replica count
+    hpa = by_kind(objects, "HorizontalPodAutoscaler")[0]
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "rel-bosun"}
+    assert by_kind(objects, "Secret") == []  # existingSecret
+    assert by_kind(objects, "Ingress")[0]["spec"]["tls"][0]["secretName"] == "bosun-tls"
+    assert len(by_kind(objects, "ServiceMonitor")) == 2  # the service and the operator
+    assert by_kind(objects, "PrometheusRule")
+
+
+def test_minimal_render_has_no_operator() -> None:
+    objects = render(VALUES["minimal"])
+    assert not by_kind(objects, "Deployment")
+    assert not by_kind(objects, "ClusterRole")
+
+
+def test_operator_rbac_is_least_privilege() -> None:
+    objects = render(VALUES["default"])
+    role = by_kind(objects, "ClusterRole")[0]
+    granted = {
+        (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+    }
+    assert not [rule for rule in role["rules"] if "*" in rule["verbs"] or "*" in rule["resources"]]
+    assert ("", "secrets", "get") not in granted
+    assert ("bosun.dev", "appreleases/status", "patch") in granted
+    assert ("batch", "jobs", "create") in granted
+    assert ("apps", "deployments", "delete") not in granted
+    scoped = render(VALUES["default"], "--set", "bosun-operator.watchNamespaces={team-a,team-b}")
+    assert {r["metadata"]["namespace"] for r in by_kind(scoped, "Role")} == {"team-a", "team-b"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "replicaCount=many"], "replicaCount"),
+        (["--set", "unknownKey=1"], "unknownKey"),
+        (["--set", "image.tagg=1"], "tagg"),
+        (["--set", "settings.log_level=INFO"], "log_level"),
+        (["--set", "settings.SECRET_KEY=abc"], "settings"),
+        (["--set", "settings.ENVIRONMENT=prod"], "ENVIRONMENT"),
+        (["--set", "secrets.databaseUrl=mysql://x"], "databaseUrl"),
+        (["--set", "service.port=0"], "port"),
+        (["--set", "bosun-operator.replicaCount=2"], "replicaCount"),
+    ],
+)
+def test_values_schema_refuses(args: list[str], message: str) -> None:
+    result = helm("template", "rel", str(BOSUN), *args, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_dashboards_are_valid_grafana_json() -> None:
+    for path in sorted((BOSUN / "files" / "dashboards").glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        assert dashboard["uid"].startswith("bosun-")
+        assert dashboard["title"]
+        assert isinstance(dashboard["schemaVersion"], int)
+        ids = [panel["id"] for panel in dashboard["panels"]]
+        assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"
+        for panel in dashboard["panels"]:
+            assert {"x", "y", "w", "h"} <= panel["gridPos"].keys()
+            assert panel["targets"]
+            assert all(t["expr"] and t["refId"] for t in panel["targets"])
+        variables = {v["name"] for v in dashboard["templating"]["list"]}
+        assert {"datasource", "namespace", "job"} <= variables
+
+
+def _metric_names(expressions: list[str]) -> set[str]:
+    names = set()
+    for expr in expressions:
+        names |= set(re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{", expr))
+    return names
+
+
+def _exported(scrape: str) -> set[str]:
+    names = set()
+    for line in scrape.splitlines():
+        match = re.match(r"# TYPE (\S+) (\S+)", line)
+        if match:
+            name, kind = match.groups()
+            names.add(name)
+            if kind == "histogram":
+                names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+            if kind == "counter" and not name.endswith("_total"):
+                names.add(f"{name}_total")
+    return names
+
+
+@pytest.mark.usefixtures("clean_database")
+def test_dashboards_and_alerts_use_only_exported_metrics(database_url: str, tmp_path: Path) -> None:
+    expressions = [
+        target["expr"]
+        for path in (BOSUN / "files" / "dashboards").glob("*.json")
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel["targets"]
+    ]
+    rules = by_kind(render(VALUES["production"]), "PrometheusRule")[0]
+    expressions += [rule["expr"] for group in rules["spec"]["groups"] for rule in group["rules"]]
+    used = _metric_names(expressions)
+    assert "http_request_db_queries_sum" in used  # the N+1 panel and alert
+
+    with gunicorn_server(database_url, tmp_path) as server:
+        httpx.get(f"{server.api}/api/v1/users/me")  # a 401 that still runs the middleware
+        httpx.post(f"{server.api}/api/v1/auth/signup", json={"email": "m@example.com", "password": "metrics-pass"})
+        scrape = httpx.get(server.metrics).text
+    missing = used - _exported(scrape) - EXTERNAL_METRICS
+    assert missing == set(), f"dashboards or alerts use metrics the app does not export: {missing}"
+
+
+# --- on the real apiserver ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def monitoring_crds(kube: ControlPlane) -> None:
+    kube.apply((Path(__file__).parent / "monitoring_crds.yaml").read_text())
+    for crd in ("servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"):
+        kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
+
+
+def installed_objects(kube: ControlPlane, release: str, namespace: str) -> Iterator[dict[str, Any]]:
+    manifest = kube.helm("get", "manifest", release, "-n", namespace).stdout
+    yield from (doc for doc in yaml.safe_load_all(manifest) if doc)
+
+
+@pytest.mark.k8s
+@pytest.mark.parametrize("values", ["default", "production"])
+@pytest.mark.usefixtures("monitoring_crds")
+def test_helm_install_is_accepted(kube: ControlPlane, values: str) -> None:
+    namespace = kube.create_namespace("chart")
+    release = f"r{values[:4]}"
+    extra = ["--set", f"bosun-operator.watchNamespaces={{{namespace}}}"] if values == "production" else []
+    kube.helm("install", release, str(BOSUN), "-n", namespace, *VALUES[values], *extra)
+    status = json.loads(kube.helm("status", release, "-n", namespace, "-o", "json").stdout)
+    assert status["info"]["status"] == "deployed"
+    objects = list(installed_objects(kube, release, namespace))
+    assert objects
+    for obj in objects:
+        ns = obj["metadata"].get("namespace", namespace)
+        kind = obj["kind"]
+        scope = [] if kind in ("ClusterRole", "ClusterRoleBinding") else ["-n", ns]
+        stored = kube.get_json(
+            kind.lower() if kind != "AppRelease" else "appreleases.bosun.dev", obj["metadata"]["name"], *scope
+        )
+        assert stored["metadata"]["name"] == obj["metadata"]["name"]  # type: ignore[index]
+    crd = kube.get_json("crd", "appreleases.bosun.dev")
+    assert crd["spec"]["names"]["kind"] == "AppRelease"  # type: ignore[index]
+    # An upgrade keeps the generated SECRET_KEY.
+    if values == "default":
+        before = kube.get_json("secret", f"{release}-bosun-secrets", "-n", namespace)["data"]
+        kube.helm("upgrade", release, str(BOSUN), "-n", namespace, "--set", "replicaCount=3")
+        after = kube.get_json("secret", f"{release}-bosun-secrets", "-n", namespace)["data"]
+        assert after == before
+
+
+@pytest.mark.k8s
+def test_pod_template_passes_the_restricted_pod_security_level(kube: ControlPlane) -> None:
+    labels = {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+    namespace = kube.create_namespace("restricted", labels)
+    kube.helm("install", "psa", str(BOSUN), "-n", namespace, "--set", f"bosun-operator.watchNamespaces={{{namespace}}}")
+    release = kube.get_json("apprelease", "psa-bosun", "-n", namespace)
+    template = release["spec"]["template"]  # type: ignore[index]
+    operator = kube.get_json("deployment", "psa-bosun-operator", "-n", namespace)["spec"]["template"]  # type: ignore[index]
+
+    def pod(name: str, pod_template: dict[str, Any], image: str) -> dict[str, Any]:
+        spec = json.loads(json.dumps(pod_template["spec"]))
+        for container in spec["containers"]:
+            container.setdefault("image", image)
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": pod_template["metadata"]["labels"]},
+            "spec": spec,
+        }
+
+    for name, pod_template in (("service", template), ("operator", operator)):
+        document = pod(name, pod_template, "bosun:0.1.0")
+        result = kube.kubectl(
+            "create", "-n", namespace, "--dry-run=server", "-f", "-", input=json.dumps(document), check=False
+        )
+        assert result.returncode == 0, f"{name} pod refused: {result.stderr}"
+        assert "Warning" not in result.stderr
+
+    # The namespace really enforces: a pod that may escalate is refused.
+    risky = pod("risky", template, "bosun:0.1.0")
+    risky["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+    refused = kube.kubectl(
+        "create", "-n", namespace, "--dry-run=server", "-f", "-", input=json.dumps(risky), check=False
+    )
+    assert refused.returncode != 0
+    assert "violates PodSecurity" in refused.stderr
