@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from app.cli import main
+from tests.support.ports import free_port
 from tests.support.postgres import create_database, drop_database, libpq_url
 
 BOSUN = str(Path(sys.executable).parent / "bosun")
@@ -136,15 +137,6 @@ def test_console_script_is_installed(empty_url: str) -> None:
     assert "Traceback" not in bad.stderr
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _serve(data_dir: Path, port: int, metrics_port: int = 0) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
     env["METRICS_PORT"] = str(metrics_port)
@@ -179,7 +171,7 @@ def test_serve_with_embedded_postgres_keeps_data(tmp_path: Path) -> None:
     import httpx
 
     data_dir = tmp_path / "pgdata"
-    port, metrics_port = _free_port(), _free_port()
+    port, metrics_port = free_port(), free_port()
     server = _serve(data_dir, port, metrics_port)
     try:
         _wait_ready(port, server)

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -27,15 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.k8s.tools import built, tools_dir
+from tests.support.ports import free_port
 
 NOT_BUILT = "kubernetes binaries not built: run `uv run poe k8s-tools`"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -246,7 +239,7 @@ def control_plane() -> Iterator[ControlPlane]:
     bin_dir = tools_dir()
     folder = Path(tempfile.mkdtemp(prefix="bosun-k8s-"))
     certs = make_certificates(folder)
-    etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
+    etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
     etcd_log = (folder / "etcd.log").open("wb")
     apiserver_log = (folder / "kube-apiserver.log").open("wb")
     processes: list[subprocess.Popen[bytes]] = []

@@ -15,7 +15,8 @@ import pytest
 
 from app.cli import GUNICORN_ARGV
 from app.core.migrations import PROJECT_ROOT
-from tests.support.gunicorn import free_port, wait_until_ready
+from tests.support.gunicorn import wait_until_ready
+from tests.support.ports import free_port
 
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 

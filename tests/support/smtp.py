@@ -1,6 +1,5 @@
 """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -9,6 +8,8 @@ from email.message import Message
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.support.ports import free_port
 
 
 @dataclass
@@ -27,17 +28,10 @@ class Mailbox:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def smtp_server() -> Iterator[Mailbox]:
     """Run an SMTP server for the duration of the block."""
-    mailbox = Mailbox(host="127.0.0.1", port=_free_port())
+    mailbox = Mailbox(host="127.0.0.1", port=free_port())
     controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
     controller.start()
     try:
