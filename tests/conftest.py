@@ -1,5 +1,6 @@
 """Fixtures: a real PostgreSQL migrated by Alembic, the app on httpx, users with tokens."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ def namespace(kube: ControlPlane) -> str:
 @pytest.fixture(scope="session")
 def password_hash() -> str:
     """One Argon2 hash for every fixture user (hashing is deliberately slow)."""
-    return hash_password(PASSWORD)
+    return asyncio.run(hash_password(PASSWORD))
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ async def create_user(session: AsyncSession, data: UserCreate, *, is_superuser: 
     user = User(
         email=data.email,
         full_name=data.full_name,
-        hashed_password=hash_password(data.password),
+        hashed_password=await hash_password(data.password),
         is_superuser=is_superuser,
     )
     session.add(user)
@@ -39,7 +39,7 @@ async def create_user(session: AsyncSession, data: UserCreate, *, is_superuser: 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
     """The active user with these credentials; the same error for every failure."""
     user = await get_by_email(session, email)
-    valid, new_hash = verify_password(password, user.hashed_password if user else None)
+    valid, new_hash = await verify_password(password, user.hashed_password if user else None)
     if user is None or not valid or not user.is_active:
         raise NotAuthenticated("Incorrect email or password.")
     if new_hash is not None:
@@ -92,10 +92,10 @@ async def update_profile(session: AsyncSession, user: User, data: UserUpdate) ->
 
 async def change_password(session: AsyncSession, user: User, data: PasswordChange) -> None:
     """Replace the caller's password after checking the current one."""
-    valid, _ = verify_password(data.current_password, user.hashed_password)
+    valid, _ = await verify_password(data.current_password, user.hashed_password)
     if not valid:
         raise BadRequest("The current password is incorrect.")
-    user.hashed_password = hash_password(data.new_password)
+    user.hashed_password = await hash_password(data.new_password)
     session.add(user)
     await session.flush()
 

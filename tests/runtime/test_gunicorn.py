@@ -94,12 +94,24 @@ async def test_sigterm_lets_in_flight_requests_finish(server: Server) -> None:
             )
             return response.status_code
 
-    # Each login verifies an Argon2 hash (~0.1 s of CPU), so 24 of them keep two workers busy for a while.
-    in_flight = [asyncio.create_task(login()) for _ in range(24)]
-    await asyncio.sleep(0.3)
+    # Each login verifies an Argon2 hash (~0.1 s of CPU): 40 of them keep two workers busy for about two seconds.
+    count = 40
+    in_flight = [asyncio.create_task(login()) for _ in range(count)]
+    # SIGTERM only once every request has reached a worker (and most are still being answered).
+    deadline = asyncio.get_running_loop().time() + 20
+    async with httpx.AsyncClient() as client:
+        while True:
+            scrape = (await client.get(server.metrics)).text
+            running = metric_value(scrape, "http_requests_in_progress", method="POST")
+            done = metric_value(scrape, "http_requests_total", method="POST", route="/api/v1/auth/token", status="200")
+            if running + done - 1 >= count:  # one login happened before
+                break
+            assert asyncio.get_running_loop().time() < deadline, f"only {running + done - 1} requests arrived"
+            await asyncio.sleep(0.02)
+    assert running >= 5, f"too few requests in flight at SIGTERM ({running})"
     code = await asyncio.to_thread(server.stop)
     statuses = await asyncio.gather(*in_flight)
-    assert statuses == [200] * 24
+    assert statuses == [200] * count
     assert code == 0
     logs = server.logs()
     assert logs.count("Application shutdown complete") == 2  # both workers ran the lifespan: pools disposed
