@@ -6,9 +6,10 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,7 +22,6 @@ class QueryCounter:
     """SQL statements run while this counter is active (one per request)."""
 
     count: int = 0
-    statements: list[str] = field(default_factory=list)
 
 
 _current_counter: ContextVar[QueryCounter | None] = ContextVar("bosun_query_counter", default=None)
@@ -45,7 +45,6 @@ def _before_cursor_execute(conn: Connection, cursor: object, statement: str, *ar
     counter = _current_counter.get()
     if counter is not None:
         counter.count += 1
-        counter.statements.append(statement)
     conn.info.setdefault("bosun_query_started", []).append(time.perf_counter())
 
 
@@ -54,6 +53,14 @@ def _after_cursor_execute(conn: Connection, cursor: object, statement: str, *arg
     keyword = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
     operation = keyword if keyword in _OPERATIONS else "OTHER"
     metrics.DB_QUERY_DURATION.labels(operation=operation).observe(time.perf_counter() - started)
+
+
+def _discard_query_start(context: ExceptionContext) -> None:
+    """A failed statement gets no after_cursor_execute: drop its start time so the stack stays in step."""
+    if context.connection is not None and context.execution_context is not None:
+        started = context.connection.info.get("bosun_query_started")
+        if started:
+            started.pop()
 
 
 def _watch_pool(engine: AsyncEngine) -> None:
@@ -79,6 +86,7 @@ class Database:
         )
         event.listen(self.engine.sync_engine, "before_cursor_execute", _before_cursor_execute)
         event.listen(self.engine.sync_engine, "after_cursor_execute", _after_cursor_execute)
+        event.listen(self.engine.sync_engine, "handle_error", _discard_query_start)
         _watch_pool(self.engine)
         self._capacity = settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW
         metrics.DB_POOL_CAPACITY.inc(self._capacity)
