@@ -33,10 +33,8 @@ def load_settings() -> Settings:
 
 
 def _require_database(settings: Settings) -> Settings:
-    if settings.DATABASE_URL is None:
-        raise CommandError("DATABASE_URL is not set")
     try:
-        settings.database_url  # noqa: B018  (validates the URL)
+        settings.database_url  # noqa: B018  (raises when unset or not PostgreSQL)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     return settings

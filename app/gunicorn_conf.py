@@ -28,10 +28,8 @@ def _load_settings() -> Settings:
         settings = Settings()
     except ValidationError as exc:
         _fail(describe_validation_error(exc))
-    if settings.DATABASE_URL is None:
-        _fail("DATABASE_URL is not set")
     try:
-        settings.database_url  # noqa: B018  (validates the URL)
+        settings.database_url  # noqa: B018  (raises when unset or not PostgreSQL)
     except ValueError as exc:
         _fail(str(exc))
     return settings

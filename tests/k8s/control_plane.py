@@ -8,7 +8,6 @@ import ipaddress
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import tempfile
@@ -27,6 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.k8s.tools import built, tools_dir
 from tests.support.ports import free_port
+from tests.support.processes import stop
 
 NOT_BUILT = "kubernetes binaries not built: run `uv run poe k8s-tools`"
 
@@ -221,16 +221,6 @@ def _wait_ready(url: str, certs: Certificates, processes: list[subprocess.Popen[
     raise RuntimeError("kube-apiserver did not become ready in 120 s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @contextmanager
 def control_plane() -> Iterator[ControlPlane]:
     """Start etcd and kube-apiserver on free loopback ports; tear both down afterwards."""
@@ -291,7 +281,7 @@ def control_plane() -> Iterator[ControlPlane]:
         yield ControlPlane(url=url, kubeconfig=kubeconfig, bin_dir=bin_dir, certs=certs)
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop(process, timeout=20)
         etcd_log.close()
         apiserver_log.close()
         shutil.rmtree(folder, ignore_errors=True)

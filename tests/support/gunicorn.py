@@ -1,7 +1,6 @@
 """Run the production process (gunicorn + uvicorn workers) as the image does, for tests and benchmarks."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import httpx
 
 from app.cli import GUNICORN_ARGV
 from tests.support.ports import free_port
+from tests.support.processes import stop
 
 BIN = Path(sys.executable).parent
 
@@ -32,9 +32,7 @@ class Server:
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM, as Kubernetes does; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
+        return stop(self.process, timeout)
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> float:
@@ -83,10 +81,4 @@ def gunicorn_server(
         server.ready_after = wait_until_ready(server.api, process, log_path)
         yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
