@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import Actor, AppFactory, UserFactory, add_member, create_project, create_team
+from tests.conftest import Actor, AppFactory, UserFactory, add_member, create_project, create_task, create_team
 from tests.support.smtp import Mailbox, smtp_server
 
 
@@ -58,9 +58,7 @@ async def test_email_on_reassignment_only(
     mail_client: httpx.AsyncClient, mailbox: Mailbox, setup: tuple[Actor, Actor, str]
 ) -> None:
     alice, bob, project_id = setup
-    task = (
-        await mail_client.post(f"/api/v1/projects/{project_id}/tasks", json={"title": "t"}, headers=alice.headers)
-    ).json()
+    task = await create_task(mail_client, alice, project_id)
     assert mailbox.messages == []  # no assignee
     url = f"/api/v1/tasks/{task['id']}"
     await mail_client.patch(url, json={"assignee_id": str(bob.id)}, headers=alice.headers)
@@ -75,9 +73,7 @@ async def test_no_email_when_the_change_fails(
     mail_client: httpx.AsyncClient, mailbox: Mailbox, setup: tuple[Actor, Actor, str]
 ) -> None:
     alice, bob, project_id = setup
-    task = (
-        await mail_client.post(f"/api/v1/projects/{project_id}/tasks", json={"title": "t"}, headers=alice.headers)
-    ).json()
+    task = await create_task(mail_client, alice, project_id)
     stale = await mail_client.patch(
         f"/api/v1/tasks/{task['id']}", json={"assignee_id": str(bob.id)}, headers={**alice.headers, "If-Match": '"9"'}
     )

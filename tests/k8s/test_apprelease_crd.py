@@ -1,6 +1,7 @@
 """The AppRelease CRD on a real apiserver: valid releases are accepted, invalid ones refused with a clear message."""
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,15 @@ def test_invalid_release_is_refused(
     assert message in output, output
 
 
+def patch_status(
+    kube: ControlPlane, namespace: str, name: str, status: dict[str, Any], *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Merge-patch an AppRelease's status through the status subresource, as the operator does."""
+    patch = json.dumps({"status": status})
+    args = ["patch", "apprelease", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", patch]
+    return kube.kubectl(*args, check=check)
+
+
 @pytest.mark.usefixtures("crd")
 def test_status_subresource_keeps_kopf_bookkeeping(kube: ControlPlane, namespace: str) -> None:
     code, output = create(kube, namespace, release("status-demo"), dry_run=False)
@@ -144,17 +154,7 @@ def test_status_subresource_keeps_kopf_bookkeeping(kube: ControlPlane, namespace
             "kopf": {"progress": {"reconcile": {"started": "2026-11-26T08:00:00Z", "retries": 1}}},
         }
     }
-    kube.kubectl(
-        "patch",
-        "apprelease",
-        "status-demo",
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(status),
-    )
+    patch_status(kube, namespace, "status-demo", status["status"])
     stored = kube.get_json("apprelease", "status-demo", "-n", namespace)["status"]
     assert isinstance(stored, dict)
     assert stored["kopf"] == status["status"]["kopf"]
@@ -164,18 +164,7 @@ def test_status_subresource_keeps_kopf_bookkeeping(kube: ControlPlane, namespace
         "patch", "apprelease", "status-demo", "-n", namespace, "--type=merge", "-p", '{"status": {"phase": "Ready"}}'
     )
     assert kube.get_json("apprelease", "status-demo", "-n", namespace)["status"]["phase"] == "Migrating"  # type: ignore[index]
-    bad = kube.kubectl(
-        "patch",
-        "apprelease",
-        "status-demo",
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        '{"status": {"phase": "Done"}}',
-        check=False,
-    )
+    bad = patch_status(kube, namespace, "status-demo", {"phase": "Done"}, check=False)
     assert bad.returncode != 0
     assert "status.phase" in bad.stderr
 
@@ -183,17 +172,7 @@ def test_status_subresource_keeps_kopf_bookkeeping(kube: ControlPlane, namespace
 @pytest.mark.usefixtures("crd")
 def test_printer_columns(kube: ControlPlane, namespace: str) -> None:
     create(kube, namespace, release("columns"), dry_run=False)
-    kube.kubectl(
-        "patch",
-        "apprelease",
-        "columns",
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": {"phase": "Ready", "conditions": [{"type": "Ready", "status": "True"}]}}),
-    )
+    patch_status(kube, namespace, "columns", {"phase": "Ready", "conditions": [{"type": "Ready", "status": "True"}]})
     table = kube.kubectl("get", "appreleases", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "IMAGE", "PHASE", "READY", "AGE"]
     assert table[1].split()[:4] == ["columns", "registry.example.com/team/bosun:1.4.2", "Ready", "True"]
