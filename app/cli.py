@@ -27,7 +27,7 @@ class CommandError(Exception):
 def load_settings() -> Settings:
     """Settings from the environment, or a one-line CommandError naming what is wrong."""
     try:
-        return Settings()
+        return Settings.from_environment()
     except ValidationError as exc:
         raise CommandError(describe_validation_error(exc)) from exc
 

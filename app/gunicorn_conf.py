@@ -25,7 +25,7 @@ def _fail(message: str) -> None:
 
 def _load_settings() -> Settings:
     try:
-        settings = Settings()
+        settings = Settings.from_environment()
     except ValidationError as exc:
         _fail(describe_validation_error(exc))
     try:

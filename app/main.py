@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
 
     Tracing uses tracer_provider, else the process's OTLP provider when OTEL_* configure one, else stays off.
     """
-    settings = settings or Settings()
+    settings = settings or Settings.from_environment()
     configure_logging(settings)
     database = Database(settings)
     metrics.BUILD_INFO.labels(version=VERSION).set(1)

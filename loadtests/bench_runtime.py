@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-from app.core.config import Settings
 from app.core.migrations import upgrade
-from tests.support.gunicorn import gunicorn_server
-from tests.support.postgres import create_database, drop_database, postgres_server
+from harness.api import make_settings
+from harness.gunicorn import gunicorn_server
+from harness.postgres import create_database, drop_database, postgres_server
 
 
 def wrk(url: str, seconds: int, headers: dict[str, str]) -> float:
@@ -74,7 +74,7 @@ def main() -> None:
     with postgres_server() as admin_url:
         database_url = create_database(admin_url, "bosun_bench")
         try:
-            upgrade(Settings(DATABASE_URL=database_url))
+            upgrade(make_settings(database_url))
             runs = [one_run(database_url, args.workers, args.duration) for _ in range(args.runs)]
         finally:
             drop_database(admin_url, database_url)

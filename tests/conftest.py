@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,18 +11,20 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
+from sqlmodel import SQLModel
 
+import app.models  # noqa: F401  (registers every table in the metadata)
 from app.core.config import Settings
 from app.core.migrations import upgrade
 from app.core.security import create_access_token, hash_password
 from app.main import create_app
 from app.models.users import User
-from tests.k8s.control_plane import NOT_BUILT, ControlPlane, control_plane
-from tests.k8s.tools import built
-from tests.support.postgres import create_database, drop_database, libpq_url, postgres_server
+from harness.api import PASSWORD, Actor, AppFactory, UserFactory, app_of, make_settings
+from harness.control_plane import NOT_BUILT, ControlPlane, control_plane
+from harness.k8s_tools import built
+from harness.postgres import create_database, drop_database, libpq_url, postgres_server
 
-PASSWORD = "correct-horse-battery"
-TABLES = "tasks, projects, memberships, teams, users"
+TABLES = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +38,7 @@ def admin_url() -> Iterator[str]:
 def database_url(admin_url: str) -> Iterator[str]:
     """One database for the session, its schema built by `alembic upgrade head`."""
     url = create_database(admin_url)
-    upgrade(Settings(DATABASE_URL=url, ENVIRONMENT="test"))
+    upgrade(make_settings(url))
     yield url
     drop_database(admin_url, url)
 
@@ -66,23 +68,7 @@ def password_hash() -> str:
 def clean_database(database_url: str) -> None:
     """Every test starts with empty tables."""
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {TABLES} CASCADE")
-
-
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    """Test settings: the test database, no SMTP, query counts exposed."""
-    values: dict[str, Any] = {
-        "DATABASE_URL": database_url,
-        "ENVIRONMENT": "test",
-        "SMTP_HOST": None,
-        "AUTH_MODE": "local",
-        "CORS_ORIGINS": [],
-        "EXPOSE_QUERY_COUNT": True,
-        "LOG_FORMAT": "text",
-        "SECRET_KEY": "test-secret-key-0123456789abcdef-0123456789",
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
+        conn.execute(f"TRUNCATE {TABLES} CASCADE")  # every table of the models, so a new one starts empty too
 
 
 @pytest.fixture
@@ -94,9 +80,6 @@ def settings(database_url: str, clean_database: None) -> Settings:
 class AppClient:
     app: FastAPI
     client: httpx.AsyncClient
-
-
-AppFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
 @pytest.fixture
@@ -121,30 +104,6 @@ async def make_client(database_url: str, clean_database: None) -> AsyncIterator[
 async def client(make_client: AppFactory) -> httpx.AsyncClient:
     """A client on the app with default test settings."""
     return await make_client()
-
-
-def app_of(client: httpx.AsyncClient) -> FastAPI:
-    transport = client._transport
-    assert isinstance(transport, httpx.ASGITransport)
-    app = transport.app
-    assert isinstance(app, FastAPI)
-    return app
-
-
-@dataclass
-class Actor:
-    """A user with a valid token."""
-
-    id: uuid.UUID
-    email: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-UserFactory = Callable[..., Awaitable[Actor]]
 
 
 @pytest.fixture
@@ -185,47 +144,3 @@ async def bob(make_user: UserFactory) -> Actor:
 async def carol(make_user: UserFactory) -> Actor:
     """A user in no team of the others."""
     return await make_user("carol@example.com", full_name="Carol")
-
-
-async def create_team(client: httpx.AsyncClient, owner: Actor, name: str = "Platform") -> dict[str, Any]:
-    response = await client.post("/api/v1/teams", json={"name": name}, headers=owner.headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def add_member(
-    client: httpx.AsyncClient, actor: Actor, team_id: str, member: Actor, role: str = "member"
-) -> None:
-    response = await client.post(
-        f"/api/v1/teams/{team_id}/members", json={"email": member.email, "role": role}, headers=actor.headers
-    )
-    assert response.status_code == 201, response.text
-
-
-async def create_project(
-    client: httpx.AsyncClient, actor: Actor, team_id: str, name: str = "Roadmap"
-) -> dict[str, Any]:
-    response = await client.post(f"/api/v1/teams/{team_id}/projects", json={"name": name}, headers=actor.headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def create_task(client: httpx.AsyncClient, actor: Actor, project_id: str, **fields: Any) -> dict[str, Any]:
-    payload = {"title": "Write the docs", **fields}
-    response = await client.post(f"/api/v1/projects/{project_id}/tasks", json=payload, headers=actor.headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def assert_problem(response: httpx.Response, status: int, detail_contains: str = "") -> dict[str, Any]:
-    """The response is an RFC 9457 problem with this status."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    assert detail_contains.lower() in body["detail"].lower()
-    return body

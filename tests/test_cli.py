@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from app.cli import main
-from tests.support.ports import free_port
-from tests.support.postgres import create_database, drop_database, libpq_url
+from harness.ports import free_port
+from harness.postgres import create_database, drop_database, libpq_url
 
 BOSUN = str(Path(sys.executable).parent / "bosun")
 

@@ -1,17 +1,18 @@
 """Settings: the one definition of a valid configuration."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from app.core.config import LogFormat, Settings, normalize_database_url
+from app.core.config import LogFormat, Settings, describe_validation_error, normalize_database_url
 
 GOOD_SECRET = "s" * 40
 
 
 def settings(**values: Any) -> Settings:
-    return Settings(_env_file=None, **values)
+    return Settings.from_mapping(values)
 
 
 def production(**values: Any) -> Settings:
@@ -88,10 +89,11 @@ def test_cors_origin_shape(origin: str) -> None:
         settings(CORS_ORIGINS=origin)
 
 
-def test_cors_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cors_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CORS_ORIGINS", '["https://x.example.com"]')
     monkeypatch.setenv("JWT_AUTHORIZED_PARTIES", "https://a.example.com,https://b.example.com")
-    s = settings()
+    s = Settings.from_environment()
     assert s.CORS_ORIGINS == ["https://x.example.com"]
     assert s.JWT_AUTHORIZED_PARTIES == ["https://a.example.com", "https://b.example.com"]
 
@@ -142,3 +144,56 @@ def test_secrets_are_not_printed() -> None:
     assert GOOD_SECRET not in repr(s)
     assert "mail-secret" not in repr(s)
     assert "u:p@db" not in repr(s)
+
+
+def test_environment_then_dotenv_then_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("PROJECT_NAME=FromDotenv\nPORT=8123\n")
+    monkeypatch.setenv("PORT", "8999")
+    s = Settings.from_environment()
+    assert (s.PROJECT_NAME, s.PORT, s.LOG_LEVEL) == ("FromDotenv", 8999, "INFO")
+
+
+def test_a_mapping_never_reads_the_environment_or_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """What the operator relies on: its own variables and files never fill gaps in a release's settings."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("SECRET_KEY=from-a-dotenv-file-0123456789abcdef0123\nDEBUG=true\n")
+    for name, value in {"ENVIRONMENT": "production", "LOG_LEVEL": "DEBUG", "METRICS_PORT": "8000"}.items():
+        monkeypatch.setenv(name, value)
+    s = Settings.from_mapping({"PROJECT_NAME": "Mapped", "DEBUG": "false"})
+    assert (s.ENVIRONMENT, s.LOG_LEVEL, s.METRICS_PORT, s.DEBUG) == ("development", "INFO", 9100, False)
+    assert s.SECRET_KEY.get_secret_value() == "changethis"
+
+
+def test_a_mapping_takes_the_strings_an_environment_would_hold() -> None:
+    s = Settings.from_mapping(
+        {
+            "DB_POOL_SIZE": "7",
+            "DEBUG": "on",
+            "CORS_ORIGINS": "https://a.example.com, https://b.example.com",
+            "OTEL_SERVICE_NAME": "x",
+        }
+    )
+    assert (s.DB_POOL_SIZE, s.DEBUG, s.CORS_ORIGINS) == (7, True, ["https://a.example.com", "https://b.example.com"])
+
+
+def test_a_mapping_cannot_pass_options_to_the_settings_loader(tmp_path: Path) -> None:
+    (tmp_path / "x.env").write_text("PROJECT_NAME=Injected\n")
+    assert Settings.from_mapping({"_env_file": str(tmp_path / "x.env")}).PROJECT_NAME == "Bosun"
+
+
+@pytest.mark.parametrize(
+    ("values", "setting"),
+    [
+        ({"DB_POOL_SIZE": "-1"}, "DB_POOL_SIZE"),
+        ({"PORT": "99999999999999999999"}, "PORT"),
+        ({"AUTH_MODE": "magic"}, "AUTH_MODE"),
+        ({"DEBUG": "perhaps"}, "DEBUG"),
+        ({"CORS_ORIGINS": "https://a.example.com/app"}, "CORS_ORIGINS"),
+        ({"PROJECT_NAME": "a" * 10, "SMTP_PORT": ""}, "SMTP_PORT"),
+    ],
+)
+def test_a_bad_mapping_names_the_setting(values: dict[str, str], setting: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings.from_mapping(values)
+    assert describe_validation_error(caught.value).startswith(f"invalid configuration: {setting}: ")

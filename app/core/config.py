@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "changethis"
 
@@ -147,6 +148,21 @@ class Settings(BaseSettings):
         if self.LOG_FORMAT is LogFormat.text:
             raise ValueError("LOG_FORMAT must be json in production")
 
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """The settings the service runs with: environment variables, then `.env`, then defaults."""
+        return cls()
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object]) -> Settings:
+        """Validate a plain mapping (e.g. an AppRelease's `spec.settings`); the environment and `.env` are never read.
+
+        Keys are setting names; unknown keys are ignored, as unknown environment variables are (and keys that start
+        with `_`, which would otherwise reach pydantic-settings as options, never get through).
+        """
+        data: dict[str, Any] = {str(key): value for key, value in values.items() if not str(key).startswith("_")}
+        return _MappingSettings(**data)
+
     @property
     def is_production(self) -> bool:
         return self.ENVIRONMENT is Environment.production
@@ -176,6 +192,21 @@ class Settings(BaseSettings):
         if self.DATABASE_URL is None:
             raise ValueError("DATABASE_URL is not set")
         return normalize_database_url(self.DATABASE_URL.get_secret_value())
+
+
+class _MappingSettings(Settings):
+    """The same model and rules with one source: the values given to the constructor."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 def normalize_database_url(url: str) -> str:

@@ -7,17 +7,13 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import PASSWORD, Actor, UserFactory, app_of, assert_problem
+from harness.api import PASSWORD, Actor, UserFactory, app_of, assert_problem, login
 
 
 async def signup(
     client: httpx.AsyncClient, email: str, password: str = "s3cret-pass", **extra: object
 ) -> httpx.Response:
     return await client.post("/api/v1/auth/signup", json={"email": email, "password": password, **extra})
-
-
-async def login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
-    return await client.post("/api/v1/auth/token", data={"username": email, "password": password})
 
 
 async def test_signup_then_login_then_me(client: httpx.AsyncClient) -> None:

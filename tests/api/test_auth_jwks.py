@@ -10,8 +10,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tests.conftest import AppFactory, assert_problem
-from tests.support.jwks import ISSUER, JWKSServer, jwks_server, new_ec_key, new_rsa_key
+from harness.api import AppFactory, assert_problem
+from harness.jwks import ISSUER, JWKSServer, jwks_server, new_ec_key, new_rsa_key
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import Actor, AppFactory, UserFactory, add_member, create_project, create_task, create_team
-from tests.support.smtp import Mailbox, smtp_server
+from harness.api import Actor, AppFactory, UserFactory, add_member, create_project, create_task, create_team
+from harness.smtp import Mailbox, smtp_server
 
 
 @pytest.fixture

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.core.config import Settings
 from app.core.migrations import code_heads, downgrade, upgrade
-from tests.conftest import AppFactory, assert_problem
-from tests.support.postgres import create_database, drop_database
+from harness.api import AppFactory, assert_problem, make_settings
+from harness.postgres import create_database, drop_database
 
 
 @pytest.fixture
@@ -35,7 +34,7 @@ async def test_not_ready_until_migrated(make_client: AppFactory, empty_database:
     client = await make_client(DATABASE_URL=empty_database)
     body = assert_problem(await client.get("/readyz"), 503, "schema is at empty")
     assert "run migrations" in body["detail"]
-    settings = Settings(DATABASE_URL=empty_database)
+    settings = make_settings(empty_database)
     # Alembic's env.py runs its own event loop: give it a thread.
     await asyncio.to_thread(upgrade, settings)
     assert (await client.get("/readyz")).status_code == 200

@@ -5,7 +5,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Actor, AppFactory, assert_problem
+from harness.api import Actor, AppFactory, assert_problem
 
 
 async def test_unknown_route_and_wrong_method_are_problems(client: httpx.AsyncClient) -> None:
@@ -69,7 +69,7 @@ async def test_no_cors_headers_without_origins(client: httpx.AsyncClient) -> Non
 
 async def test_unexpected_errors_are_problem_500(client: httpx.AsyncClient, alice: Actor) -> None:
     from app.api.deps import get_current_user
-    from tests.conftest import app_of
+    from harness.api import app_of
 
     def broken() -> None:
         raise RuntimeError("boom: secret internals")

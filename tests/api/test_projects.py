@@ -5,7 +5,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import Actor, add_member, assert_problem, create_project, create_task, create_team
+from harness.api import Actor, add_member, assert_problem, create_project, create_task, create_team
 
 
 async def test_create_and_read_project(client: httpx.AsyncClient, alice: Actor, bob: Actor) -> None:

@@ -11,7 +11,7 @@ from app.models.projects import Project
 from app.models.tasks import Task
 from app.models.teams import Membership, Team, TeamRole
 from app.models.users import User
-from tests.conftest import Actor, UserFactory, app_of
+from harness.api import Actor, UserFactory, app_of
 
 ITEMS = 60
 

@@ -5,7 +5,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import Actor, add_member, assert_problem, create_project, create_task, create_team
+from harness.api import Actor, add_member, assert_problem, create_project, create_task, create_team
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import Actor, UserFactory, add_member, assert_problem, create_team
+from harness.api import Actor, UserFactory, add_member, assert_problem, create_team
 
 
 async def test_create_and_list_teams(client: httpx.AsyncClient, alice: Actor, bob: Actor) -> None:

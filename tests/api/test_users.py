@@ -2,8 +2,7 @@
 
 import httpx
 
-from tests.api.test_auth import login
-from tests.conftest import PASSWORD, Actor, UserFactory, assert_problem
+from harness.api import PASSWORD, Actor, UserFactory, assert_problem, login
 
 
 async def test_update_profile(client: httpx.AsyncClient, alice: Actor) -> None:

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from app.core.migrations import PROJECT_ROOT
-from tests.k8s.control_plane import ControlPlane
-from tests.k8s.tools import built, tools_dir
-from tests.support.gunicorn import gunicorn_server
+from harness.control_plane import ControlPlane
+from harness.gunicorn import gunicorn_server
+from harness.k8s_tools import built, tools_dir
 
 CHARTS = PROJECT_ROOT / "charts"
 BOSUN = CHARTS / "bosun"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from app.core.migrations import PROJECT_ROOT
-from tests.k8s.control_plane import ControlPlane
+from harness.control_plane import ControlPlane
 
 pytestmark = pytest.mark.k8s
 

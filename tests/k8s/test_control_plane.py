@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.k8s.control_plane import ControlPlane
+from harness.control_plane import ControlPlane
 
 pytestmark = pytest.mark.k8s
 

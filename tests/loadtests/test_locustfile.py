@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.core.migrations import PROJECT_ROOT
-from tests.support.gunicorn import BIN, gunicorn_server
+from harness.gunicorn import BIN, gunicorn_server
 
 
 @pytest.mark.usefixtures("clean_database")

@@ -9,10 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.core.config import Settings
 from app.core.migrations import upgrade
-from tests.runtime.test_gunicorn import signup_and_login
-from tests.support.gunicorn import gunicorn_server
+from harness.api import make_settings, signup_and_login
+from harness.gunicorn import gunicorn_server
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -32,7 +31,7 @@ def own_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
 
 async def test_outage_and_recovery(own_postgres: PostgresServer, tmp_path: Path) -> None:
     url = own_postgres.get_uri()
-    await asyncio.to_thread(upgrade, Settings(DATABASE_URL=url))
+    await asyncio.to_thread(upgrade, make_settings(url))
     env = {"DB_CONNECT_TIMEOUT": "2", "DB_POOL_TIMEOUT": "2"}
     with gunicorn_server(url, tmp_path, env=env) as server:
         token = signup_and_login(server.api, "outage@example.com", "outage-pass-1")

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from app.cli import GUNICORN_ARGV
-from tests.support.gunicorn import BIN, Server, gunicorn_server
+from harness.api import signup_and_login
+from harness.gunicorn import BIN, Server, gunicorn_server
 
 pytestmark = pytest.mark.usefixtures("clean_database")
 
@@ -21,14 +22,6 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     """Started the documented way, `bosun serve --production`, which execs the image's command."""
     with gunicorn_server(database_url, tmp_path, argv=[str(BIN / "bosun"), "serve", "--production"]) as running:
         yield running
-
-
-def signup_and_login(api: str, email: str, password: str) -> str:
-    assert httpx.post(f"{api}/api/v1/auth/signup", json={"email": email, "password": password}).status_code == 201
-    response = httpx.post(f"{api}/api/v1/auth/token", data={"username": email, "password": password})
-    assert response.status_code == 200
-    token: str = response.json()["access_token"]
-    return token
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:

@@ -15,8 +15,8 @@ import pytest
 
 from app.cli import GUNICORN_ARGV
 from app.core.migrations import PROJECT_ROOT
-from tests.support.gunicorn import wait_until_ready
-from tests.support.ports import free_port
+from harness.gunicorn import wait_until_ready
+from harness.ports import free_port
 
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 

@@ -13,10 +13,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from app.core.telemetry import tracing_configured
-from tests.conftest import Actor, AppFactory, UserFactory
-from tests.runtime.test_gunicorn import signup_and_login
-from tests.support.gunicorn import gunicorn_server
-from tests.support.otlp import otlp_receiver
+from harness.api import Actor, AppFactory, UserFactory, signup_and_login
+from harness.gunicorn import gunicorn_server
+from harness.otlp import otlp_receiver
 
 
 @pytest.fixture

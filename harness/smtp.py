@@ -9,7 +9,7 @@ from email.message import Message
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.support.ports import free_port
+from harness.ports import free_port
 
 
 @dataclass

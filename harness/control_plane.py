@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.k8s.tools import built, tools_dir
-from tests.support.ports import free_port
-from tests.support.processes import stop
+from harness.k8s_tools import built, tools_dir
+from harness.ports import free_port
+from harness.processes import stop
 
 NOT_BUILT = "kubernetes binaries not built: run `uv run poe k8s-tools`"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 
 from app.cli import GUNICORN_ARGV
-from tests.support.ports import free_port
-from tests.support.processes import stop
+from harness.ports import free_port
+from harness.processes import stop
 
 BIN = Path(sys.executable).parent
 
