@@ -161,6 +161,12 @@ class ControlPlane:
             raise AssertionError(f"{tool} {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
 
+    def http(self) -> httpx.Client:
+        """An HTTP client on the apiserver with the admin identity (for what kubectl would be too slow for)."""
+        context = ssl.create_default_context(cafile=str(self.certs.ca))
+        context.load_cert_chain(str(self.certs.admin_cert), str(self.certs.admin_key))
+        return httpx.Client(base_url=self.url, verify=context, timeout=30)
+
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("kubectl", *args, input=input, check=check)
 

@@ -8,18 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
-from app.core.migrations import PROJECT_ROOT
+from harness.cluster import CRD, install_crd
 from harness.control_plane import ControlPlane
 
 pytestmark = pytest.mark.k8s
-
-CRD = PROJECT_ROOT / "charts" / "bosun-operator" / "crds" / "appreleases.bosun.dev.yaml"
-
-
-def install_crd(kube: ControlPlane, crd: Path = CRD) -> None:
-    kube.apply(crd.read_text())
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/appreleases.bosun.dev")
-
 
 @pytest.fixture(scope="module")
 def crd(kube: ControlPlane) -> None:

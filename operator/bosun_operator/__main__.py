@@ -1,0 +1,3 @@
+from bosun_operator.cli import main
+
+main()
