@@ -73,7 +73,9 @@ class JobRunner:
     namespace: str
     images: dict[str, Path] = field(default_factory=dict)
     runs: list[Run] = field(default_factory=list)
-    on_finish: Callable[[str, int], None] | None = None
+    # When each Job was first seen and finished (time.monotonic()), for ordering checks and latency figures.
+    seen: dict[str, float] = field(default_factory=dict)
+    finished: dict[str, float] = field(default_factory=dict)
     _hold: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _seen: set[str] = field(default_factory=set)
@@ -110,6 +112,7 @@ class JobRunner:
                     uid = job["metadata"]["uid"]
                     if uid not in self._seen and not _finished(job):
                         self._seen.add(uid)
+                        self.seen[job["metadata"]["name"]] = time.monotonic()
                         worker = threading.Thread(target=self._run_job, args=(job,), daemon=True)
                         worker.start()
                         self._threads.append(worker)
@@ -155,8 +158,7 @@ class JobRunner:
         if succeeded:
             done["completionTime"] = now()
         _patch(api, path, {"status": done})
-        if self.on_finish:
-            self.on_finish(path.split("/")[-2], 0 if succeeded else 1)
+        self.finished[path.split("/")[-2]] = time.monotonic()
 
     def _run_pod(self, api: httpx.Client, job: dict[str, Any], timeout: float | None) -> int:
         name = job["metadata"]["name"]
@@ -265,6 +267,9 @@ class DeploymentController:
     plane: ControlPlane
     namespace: str
     on_rollout: Callable[[dict[str, Any]], None] | None = None
+    # When each Deployment was first seen and last rolled out (time.monotonic()).
+    first_seen: dict[str, float] = field(default_factory=dict)
+    rolled: dict[str, float] = field(default_factory=dict)
     _stalled: set[str] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -306,6 +311,7 @@ class DeploymentController:
                     generation = deployment["metadata"]["generation"]
                     observed = (deployment.get("status") or {}).get("observedGeneration")
                     name = deployment["metadata"]["name"]
+                    self.first_seen.setdefault(name, time.monotonic())
                     if observed != generation and name not in self._stalled:
                         if self.on_rollout:
                             self.on_rollout(deployment)
@@ -328,6 +334,7 @@ class DeploymentController:
         }
         name = deployment["metadata"]["name"]
         _patch(api, f"/apis/apps/v1/namespaces/{self.namespace}/deployments/{name}/status", {"status": status})
+        self.rolled[name] = time.monotonic()
 
 
 @contextmanager

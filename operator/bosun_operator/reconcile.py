@@ -6,6 +6,7 @@ Deployment is never patched before its migration Job is Complete.
 """
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -35,6 +36,7 @@ from bosun_operator.workloads import app_container, deployment, migration_job
 
 logger = logging.getLogger(__name__)
 _LOG_TAIL_LINES = 20
+_ERROR_LINE = re.compile(r"error|fatal|failed|exception|timeout", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,12 @@ async def _decide(client: AsyncClient, release: dict[str, Any]) -> Outcome:
             if previous.get("phase") != "MigrationFailed" or previous.get("migrationJob") != name:
                 await _mark_failed(client, name, metadata["namespace"], metadata["generation"])
                 _record_migration("failed", state)
-                _event(release, "Warning", "MigrationFailed", f"Job {name}: {state.message}")
+                _event(
+                    release,
+                    "Warning",
+                    "MigrationFailed",
+                    f"Job {name} failed ({state.reason}): {_summary(state.message)}",
+                )
             return Outcome(
                 "MigrationFailed", {**valid, "Migrated": Condition("False", state.reason, state.message)}, fields
             )
@@ -261,7 +268,9 @@ async def _log_tail(client: AsyncClient, job: Job) -> str:
     ]
     pods.sort(
         key=lambda pod: (
-            pod.metadata.creationTimestamp if pod.metadata and pod.metadata.creationTimestamp else datetime.min.replace(tzinfo=UTC)
+            pod.metadata.creationTimestamp
+            if pod.metadata and pod.metadata.creationTimestamp
+            else datetime.min.replace(tzinfo=UTC)
         )
     )
     for pod in reversed(pods):
@@ -311,6 +320,15 @@ def _record_rollout(result: str, previous: dict[str, Any]) -> None:
         seconds = _seconds(datetime.fromisoformat(started), datetime.now(datetime.fromisoformat(started).tzinfo))
         if seconds is not None:
             metrics.ROLLOUT_DURATION.labels(result).observe(seconds)
+
+
+def _summary(output: str) -> str:
+    """The line of a failed migration's output that says what went wrong (its last error line)."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _ERROR_LINE.search(line) and not line.startswith("(Background on this error"):
+            return line
+    return lines[-1] if lines else ""
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:

@@ -56,6 +56,9 @@ class Environment:
 def validate_settings(settings: Mapping[str, str], environment: Environment) -> Settings:
     """The service's Settings for what the pods would see; raises InvalidSettings with a one-line reason."""
     values: dict[str, str] = {**environment.values, **settings}
+    for name, value in values.items():
+        if "\x00" in value:
+            raise InvalidSettings(f"{name}: contains a NUL character, which no environment variable can hold")
     for name in SECRET_SETTINGS:
         if name not in values and environment.may_be_set(name):
             values[name] = _PLACEHOLDERS[name]

@@ -2,7 +2,6 @@
 
 import json
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from harness.cluster import CRD, install_crd
 from harness.control_plane import ControlPlane
 
 pytestmark = pytest.mark.k8s
+
 
 @pytest.fixture(scope="module")
 def crd(kube: ControlPlane) -> None:

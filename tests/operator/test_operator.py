@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
-from harness.cluster import DeploymentController, JobRunner, cluster_controllers, install_crd
+from harness.cluster import DeploymentController, JobRunner, cluster_controllers, image_source, install_crd
 from harness.control_plane import ControlPlane
 from harness.operator import OperatorProcess, operator_process
 from harness.postgres import create_database, drop_database, libpq_url
@@ -119,16 +120,65 @@ def schema_revision(url: str) -> str | None:
         return row[0] if row else None
 
 
+def jobs_in(kube: ControlPlane, namespace: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(kube.kubectl("get", "jobs", "-n", namespace, "-o", "json").stdout)["items"]
+    return items
+
+
+def events_of(kube: ControlPlane, namespace: str, name: str = "web") -> list[tuple[str, str, str]]:
+    output = kube.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}", "-o", "json"
+    ).stdout
+    return [(e["type"], e["reason"], e.get("message", "")) for e in json.loads(output)["items"]]
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.2)
+
+
+def deployment_image(kube: ControlPlane, namespace: str, name: str = "web") -> str | None:
+    body = get(kube, namespace, "deployment", name)
+    return body["spec"]["template"]["spec"]["containers"][0]["image"] if body else None
+
+
+def column_exists(url: str, table: str, column: str) -> bool:
+    with psycopg.connect(libpq_url(url)) as conn:
+        query = "SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = %s"
+        return conn.execute(query, (table, column)).fetchone() is not None
+
+
+def revision(down: str, revision_id: str, body: str) -> str:
+    """An Alembic revision file after `down`."""
+    return (
+        f'"""test revision"""\nimport sqlalchemy as sa\nfrom alembic import op\n\nrevision = "{revision_id}"\n'
+        f'down_revision = "{down}"\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade() -> None:\n'
+        f"    {body}\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
+
+
+def head_revision() -> str:
+    from app.core.migrations import code_heads
+
+    (head,) = code_heads()
+    return head
+
+
 @pytest.mark.usefixtures("crd")
 def test_empty_database_to_ready(
     kube: ControlPlane, namespace: str, empty_database: str, controllers: tuple[JobRunner, DeploymentController]
 ) -> None:
-    jobs, _ = controllers
+    jobs, deployments = controllers
     database_secret(kube, namespace, empty_database)
     with operator_process(kube, [namespace]) as operator:
         apply(kube, namespace, release())
+        applied = time.monotonic()
         body = wait_for(kube, namespace, phase("Ready"))
-        print(operator.output())
+        ready = time.monotonic()
+        scrape = httpx.get(operator.metrics_url).text
     status = body["status"]
     assert status["currentImage"] == status["targetImage"] == IMAGE
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
@@ -137,5 +187,294 @@ def test_empty_database_to_ready(
         "RolledOut": "True",
         "Ready": "True",
     }
+    assert all(c["observedGeneration"] == 1 and c["lastTransitionTime"] for c in status["conditions"])
     assert [run.exit_code for run in jobs.runs] == [0]
-    assert schema_revision(empty_database) is not None
+    assert schema_revision(empty_database) == head_revision()
+    (job,) = jobs_in(kube, namespace)
+    assert job["metadata"]["name"] == status["migrationJob"]
+    assert job["metadata"]["name"].startswith("web-migrate-")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == IMAGE and container["command"] == ["bosun", "migrate"]
+    assert {"name": "CORS_ORIGINS", "value": "https://app.example.com"} in container["env"]
+    assert container["envFrom"] == [{"secretRef": {"name": "bosun-secrets"}}]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert (job["spec"]["backoffLimit"], job["spec"]["activeDeadlineSeconds"]) == (1, 600)
+    assert "ttlSecondsAfterFinished" not in job["spec"]
+    deployment = get(kube, namespace, "deployment", "web")
+    assert deployment is not None and deployment["spec"]["replicas"] == 2
+    app = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert app["image"] == IMAGE
+    assert {"name": "LOG_LEVEL", "value": "INFO"} in app["env"]
+    assert {"name": "PROMETHEUS_MULTIPROC_DIR", "value": "/tmp/bosun-metrics"} in app["env"]
+    reasons = [reason for _, reason, _ in events_of(kube, namespace)]
+    assert {"MigrationStarted", "RolloutStarted", "Ready"} <= set(reasons)
+    assert 'bosun_operator_migrations_total{result="succeeded"} 1.0' in scrape
+    assert 'bosun_operator_rollouts_total{result="succeeded"} 1.0' in scrape
+    assert f'bosun_operator_release_phase{{namespace="{namespace}",phase="Ready",release="web"}} 1.0' in scrape
+    assert 'bosun_operator_reconciliations_total{result="success"}' in scrape
+    # Figures for the README/notes (never asserted): how fast each step follows the last.
+    job_name = job["metadata"]["name"]
+    print(
+        f"\nlatency: apply->Job seen {jobs.seen[job_name] - applied:.2f}s; "
+        f"Job complete->Deployment patched {deployments.first_seen['web'] - jobs.finished[job_name]:.2f}s; "
+        f"Deployment ready->Ready {ready - deployments.rolled['web']:.2f}s (poll 0.2s)"
+    )
+
+
+@pytest.mark.usefixtures("crd")
+def test_upgrade_migrates_before_the_new_image_rolls_out(
+    kube: ControlPlane, namespace: str, empty_database: str, tmp_path: Path
+) -> None:
+    v2 = "registry.example.com/team/bosun:2.0.0"
+    extra = {
+        "99990001_add_estimate.py": revision(
+            head_revision(), "99990001", 'op.add_column("tasks", sa.Column("estimate", sa.Integer(), nullable=True))'
+        )
+    }
+    images = {v2: image_source(tmp_path / "v2", extra)}
+    seen: list[tuple[str, bool]] = []
+    database_secret(kube, namespace, empty_database)
+    with cluster_controllers(kube, namespace, images=images) as (jobs, deployments):
+        deployments.on_rollout = lambda d: seen.append(
+            (
+                d["spec"]["template"]["spec"]["containers"][0]["image"],
+                column_exists(empty_database, "tasks", "estimate"),
+            )
+        )
+        with operator_process(kube, [namespace]):
+            apply(kube, namespace, release())
+            wait_for(kube, namespace, phase("Ready"))
+            apply(kube, namespace, release(image=v2))
+            body = wait_for(kube, namespace, phase("Ready"))
+    assert body["status"]["currentImage"] == v2
+    assert [(run.image, run.exit_code) for run in jobs.runs] == [(IMAGE, 0), (v2, 0)]
+    assert seen[0] == (IMAGE, False)
+    assert seen[-1] == (v2, True)  # the new image reached the Deployment only once its column existed
+    assert all(has_column for image, has_column in seen if image == v2)
+    assert len(jobs_in(kube, namespace)) == 2
+
+
+@pytest.mark.usefixtures("crd")
+def test_a_failed_migration_keeps_the_old_image_serving(
+    kube: ControlPlane, namespace: str, empty_database: str, tmp_path: Path
+) -> None:
+    broken, fixed = "registry.example.com/team/bosun:2.0.0", "registry.example.com/team/bosun:2.0.1"
+    bad = {
+        "99990002_broken.py": revision(
+            head_revision(), "99990002", 'op.execute("ALTER TABLE no_such_table ADD COLUMN x int")'
+        )
+    }
+    good = {
+        "99990002_fixed.py": revision(
+            head_revision(), "99990002", 'op.add_column("tasks", sa.Column("x", sa.Integer(), nullable=True))'
+        )
+    }
+    images = {broken: image_source(tmp_path / "broken", bad), fixed: image_source(tmp_path / "fixed", good)}
+    database_secret(kube, namespace, empty_database)
+    with cluster_controllers(kube, namespace, images=images) as (jobs, _), operator_process(kube, [namespace]):
+        apply(kube, namespace, release())
+        wait_for(kube, namespace, phase("Ready"))
+        apply(kube, namespace, release(image=broken))
+        body = wait_for(kube, namespace, phase("MigrationFailed"))
+        migrated = condition(body, "Migrated")
+        assert migrated["status"] == "False" and migrated["reason"] == "BackoffLimitExceeded"
+        assert 'relation "no_such_table" does not exist' in migrated["message"]
+        assert condition(body, "Ready")["status"] == "False"
+        assert body["status"]["currentImage"] == IMAGE
+        assert deployment_image(kube, namespace) == IMAGE  # the old image keeps serving
+        assert [run.exit_code != 0 for run in jobs.runs] == [False, True, True]  # backoffLimit 1: two attempts
+        wait_until(
+            lambda: any(
+                (kind, reason) == ("Warning", "MigrationFailed") and "no_such_table" in message
+                for kind, reason, message in events_of(kube, namespace)
+            )
+        )
+        apply(kube, namespace, release(image=fixed))
+        body = wait_for(kube, namespace, phase("Ready"))
+    assert deployment_image(kube, namespace) == fixed
+    assert column_exists(empty_database, "tasks", "x")
+
+
+INVALID = {
+    "origin-with-path": ({"CORS_ORIGINS": "https://app.example.com/path"}, "CORS_ORIGINS"),
+    "wrong-type": ({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE"),
+    "out-of-range": ({"PORT": "70000"}, "PORT"),
+    "bad-enum": ({"AUTH_MODE": "magic"}, "AUTH_MODE"),
+    "jwks-without-url": ({"AUTH_MODE": "jwks"}, "JWKS_URL"),
+    "metrics-on-the-api-port": ({"METRICS_PORT": "8000"}, "METRICS_PORT"),
+    "nul-character": ({"PROJECT_NAME": "Bo\x00sun"}, "PROJECT_NAME"),
+    "negative": ({"DB_POOL_SIZE": "-5"}, "DB_POOL_SIZE"),
+    "overflowing": ({"ACCESS_TOKEN_EXPIRE_MINUTES": "9" * 40}, "ACCESS_TOKEN_EXPIRE_MINUTES"),
+    "empty-number": ({"SMTP_PORT": ""}, "SMTP_PORT"),
+}
+
+
+@pytest.mark.usefixtures("crd")
+def test_invalid_settings_create_nothing(kube: ControlPlane, namespace: str, empty_database: str) -> None:
+    database_secret(kube, namespace, empty_database)
+    with operator_process(kube, [namespace]):
+        for name, (settings, _) in INVALID.items():
+            apply(kube, namespace, release(name, settings={"ENVIRONMENT": "staging", **settings}))
+        no_database = release("no-database-url")
+        no_database["spec"]["template"]["spec"]["containers"][0]["envFrom"] = []
+        apply(kube, namespace, no_database)
+        bodies = {name: wait_for(kube, namespace, phase("Invalid"), name) for name in [*INVALID, "no-database-url"]}
+        for name in bodies:
+            wait_until(
+                lambda name=name: ("Warning", "InvalidSettings") in [e[:2] for e in events_of(kube, namespace, name)]
+            )
+    for name, (_, setting) in [*INVALID.items(), ("no-database-url", ({}, "DATABASE_URL"))]:
+        valid = condition(bodies[name], "Valid")
+        assert valid["status"] == "False" and valid["reason"] == "InvalidSettings", name
+        assert setting in valid["message"], (name, valid["message"])
+    assert jobs_in(kube, namespace) == []
+    assert json.loads(kube.kubectl("get", "deployments", "-n", namespace, "-o", "json").stdout)["items"] == []
+
+
+@pytest.mark.usefixtures("crd")
+def test_production_secret_rules_apply_to_readable_secrets_only(kube: ControlPlane, namespace: str) -> None:
+    weak = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "weak", "namespace": namespace},
+        "stringData": {"DATABASE_URL": "postgresql://u:p@db/bosun", "SECRET_KEY": "changethis"},
+    }
+    kube.apply(json.dumps(weak))
+    production = {"ENVIRONMENT": "production", "CORS_ORIGINS": "https://app.example.com"}
+    document = release("weak", settings=production)
+    document["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "weak"}}]
+    missing = release("missing", settings=production)
+    missing["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "not-there"}}]
+    with operator_process(kube, [namespace]):
+        apply(kube, namespace, document)
+        apply(kube, namespace, missing)
+        weak_body = wait_for(kube, namespace, phase("Invalid"), "weak")
+        missing_body = wait_for(kube, namespace, phase("Invalid"), "missing")
+    assert "SECRET_KEY must be set to a random value" in condition(weak_body, "Valid")["message"]
+    assert "'not-there'" in condition(missing_body, "Valid")["message"]
+
+
+@pytest.mark.usefixtures("crd")
+def test_a_settings_only_change_rolls_out_without_a_migration(
+    kube: ControlPlane, namespace: str, empty_database: str, controllers: tuple[JobRunner, DeploymentController]
+) -> None:
+    jobs, _ = controllers
+    database_secret(kube, namespace, empty_database)
+    with operator_process(kube, [namespace]):
+        apply(kube, namespace, release())
+        wait_for(kube, namespace, phase("Ready"))
+        changed = release(
+            settings={"ENVIRONMENT": "staging", "CORS_ORIGINS": "https://app.example.com", "LOG_LEVEL": "DEBUG"}
+        )
+        apply(kube, namespace, changed)
+        wait_for(kube, namespace, phase("Ready"))
+        changed["spec"]["template"]["metadata"]["annotations"] = {"rollme": "1"}
+        apply(kube, namespace, changed)
+        wait_for(kube, namespace, phase("Ready"))
+    deployment = get(kube, namespace, "deployment", "web")
+    assert deployment is not None
+    assert {"name": "LOG_LEVEL", "value": "DEBUG"} in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert deployment["spec"]["template"]["metadata"]["annotations"] == {"rollme": "1"}
+    assert len(jobs.runs) == 1 and len(jobs_in(kube, namespace)) == 1
+
+
+@pytest.mark.usefixtures("crd")
+def test_paused_changes_nothing_until_resumed(
+    kube: ControlPlane, namespace: str, empty_database: str, controllers: tuple[JobRunner, DeploymentController]
+) -> None:
+    database_secret(kube, namespace, empty_database)
+    with operator_process(kube, [namespace]):
+        apply(kube, namespace, release(paused=True))
+        wait_for(kube, namespace, phase("Paused"))
+        time.sleep(1.5)  # give a wrongly eager operator the time to act
+        assert jobs_in(kube, namespace) == [] and get(kube, namespace, "deployment", "web") is None
+        apply(kube, namespace, release(paused=False))
+        wait_for(kube, namespace, phase("Ready"))
+        apply(kube, namespace, release(image="registry.example.com/team/bosun:9.9.9", paused=True))
+        wait_for(kube, namespace, phase("Paused"))
+        time.sleep(1.5)
+        assert len(jobs_in(kube, namespace)) == 1 and deployment_image(kube, namespace) == IMAGE
+
+
+@pytest.mark.usefixtures("crd")
+def test_killed_operator_converges_with_one_job(kube: ControlPlane, namespace: str, empty_database: str) -> None:
+    database_secret(kube, namespace, empty_database)
+    with cluster_controllers(kube, namespace) as (jobs, deployments):
+        jobs.hold()
+        operator = OperatorProcess(kube, [namespace])
+        operator.start()
+        apply(kube, namespace, release())
+        wait_until(lambda: len(jobs_in(kube, namespace)) == 1)
+        operator.kill()  # right after it created the Job, maybe before it wrote status
+        operator.start()
+        wait_for(kube, namespace, phase("Migrating"))
+        operator.kill()  # while the Job runs
+        jobs.release()
+        wait_until(lambda: bool(jobs.finished))
+        time.sleep(1)
+        assert get(kube, namespace, "deployment", "web") is None  # nobody rolled out while the operator was down
+        operator.start()
+        try:
+            wait_for(kube, namespace, phase("Ready"))
+        finally:
+            operator.stop()
+    assert len(jobs_in(kube, namespace)) == 1 and len(jobs.runs) == 1
+    assert deployments.first_seen["web"] > jobs.finished[jobs_in(kube, namespace)[0]["metadata"]["name"]]
+
+
+@pytest.mark.usefixtures("crd")
+def test_a_stuck_rollout_fails_with_the_deployments_reason(
+    kube: ControlPlane, namespace: str, empty_database: str, controllers: tuple[JobRunner, DeploymentController]
+) -> None:
+    _, deployments = controllers
+    deployments.stall("web")
+    database_secret(kube, namespace, empty_database)
+    with operator_process(kube, [namespace]):
+        apply(kube, namespace, release())
+        wait_for(kube, namespace, phase("RollingOut"))
+        wait_until(lambda: get(kube, namespace, "deployment", "web") is not None)
+        deployments.exceed_deadline("web")
+        body = wait_for(kube, namespace, phase("RolloutFailed"))
+        wait_until(lambda: ("Warning", "RolloutFailed") in [e[:2] for e in events_of(kube, namespace)])
+    rolled_out = condition(body, "RolledOut")
+    assert rolled_out["status"] == "False" and rolled_out["reason"] == "ProgressDeadlineExceeded"
+    assert "timed out progressing" in rolled_out["message"]
+
+
+@pytest.mark.usefixtures("crd")
+def test_two_namespaces_at_once(kube: ControlPlane, admin_url: str) -> None:
+    first, second = kube.create_namespace(), kube.create_namespace()
+    urls = [create_database(admin_url), create_database(admin_url)]
+    try:
+        for namespace, url in zip((first, second), urls, strict=True):
+            database_secret(kube, namespace, url)
+        with (
+            cluster_controllers(kube, first),
+            cluster_controllers(kube, second),
+            operator_process(kube, [first, second]),
+        ):
+            for namespace in (first, second):
+                apply(kube, namespace, release())
+            for namespace in (first, second):
+                wait_for(kube, namespace, phase("Ready"))
+        assert all(schema_revision(url) == head_revision() for url in urls)
+    finally:
+        for url in urls:
+            drop_database(admin_url, url)
+
+
+@pytest.mark.usefixtures("crd")
+def test_deleting_a_release_leaves_owned_objects_to_the_garbage_collector(
+    kube: ControlPlane, namespace: str, empty_database: str, controllers: tuple[JobRunner, DeploymentController]
+) -> None:
+    database_secret(kube, namespace, empty_database)
+    with operator_process(kube, [namespace]):
+        apply(kube, namespace, release())
+        uid = wait_for(kube, namespace, phase("Ready"))["metadata"]["uid"]
+        kube.kubectl("delete", "apprelease", "web", "-n", namespace, "--wait=true", "--timeout=60s")
+    assert get(kube, namespace, "apprelease", "web") is None
+    owned = [get(kube, namespace, "deployment", "web"), *jobs_in(kube, namespace)]
+    for body in owned:
+        assert body is not None
+        (owner,) = body["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == ("AppRelease", "web", uid, True)
