@@ -152,7 +152,12 @@ class JobRunner:
             "DeadlineExceeded": "Job was active longer than specified deadline",
         }[reason]
         target = _condition(first, reason, message)
-        counts = {"active": 0, "succeeded": 1 if succeeded else 0, "failed": failed, "uncountedTerminatedPods": {}}
+        counts: dict[str, Any] = {
+            "active": 0,
+            "succeeded": 1 if succeeded else 0,
+            "failed": failed,
+            "uncountedTerminatedPods": {},
+        }
         _patch(api, path, {"status": {**counts, "conditions": [target]}})
         done: dict[str, Any] = {"conditions": [target, _condition(final, reason, message)]}
         if succeeded:

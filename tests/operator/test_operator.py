@@ -3,6 +3,7 @@
 import base64
 import json
 import time
+from functools import partial
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,10 @@ def events_of(kube: ControlPlane, namespace: str, name: str = "web") -> list[tup
         "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}", "-o", "json"
     ).stdout
     return [(e["type"], e["reason"], e.get("message", "")) for e in json.loads(output)["items"]]
+
+
+def has_event(kube: ControlPlane, namespace: str, name: str, kind: str, reason: str) -> bool:
+    return (kind, reason) in [event[:2] for event in events_of(kube, namespace, name)]
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 30) -> None:
@@ -320,9 +325,7 @@ def test_invalid_settings_create_nothing(kube: ControlPlane, namespace: str, emp
         apply(kube, namespace, no_database)
         bodies = {name: wait_for(kube, namespace, phase("Invalid"), name) for name in [*INVALID, "no-database-url"]}
         for name in bodies:
-            wait_until(
-                lambda name=name: ("Warning", "InvalidSettings") in [e[:2] for e in events_of(kube, namespace, name)]
-            )
+            wait_until(partial(has_event, kube, namespace, name, "Warning", "InvalidSettings"))
     for name, (_, setting) in [*INVALID.items(), ("no-database-url", ({}, "DATABASE_URL"))]:
         valid = condition(bodies[name], "Valid")
         assert valid["status"] == "False" and valid["reason"] == "InvalidSettings", name
@@ -435,7 +438,7 @@ def test_a_stuck_rollout_fails_with_the_deployments_reason(
         wait_until(lambda: get(kube, namespace, "deployment", "web") is not None)
         deployments.exceed_deadline("web")
         body = wait_for(kube, namespace, phase("RolloutFailed"))
-        wait_until(lambda: ("Warning", "RolloutFailed") in [e[:2] for e in events_of(kube, namespace)])
+        wait_until(partial(has_event, kube, namespace, "web", "Warning", "RolloutFailed"))
     rolled_out = condition(body, "RolledOut")
     assert rolled_out["status"] == "False" and rolled_out["reason"] == "ProgressDeadlineExceeded"
     assert "timed out progressing" in rolled_out["message"]
