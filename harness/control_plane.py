@@ -183,6 +183,23 @@ class ControlPlane:
             "apply", "--server-side", "--field-manager=bosun-tests", "-f", "-", *args, input=manifest, check=check
         )
 
+    def kubeconfig_for(self, namespace: str, service_account: str) -> Path:
+        """A kubeconfig with a token of this service account (TokenRequest), to act with exactly its RBAC."""
+        token = self.kubectl("create", "token", service_account, "-n", namespace, "--duration=2h").stdout.strip()
+        path = self.kubeconfig.parent / f"kubeconfig-{namespace}-{service_account}"
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "bosun-test", "cluster": {"server": self.url, "certificate-authority": str(self.certs.ca)}}
+            ],
+            "users": [{"name": service_account, "user": {"token": token}}],
+            "contexts": [{"name": "sa", "context": {"cluster": "bosun-test", "user": service_account}}],
+            "current-context": "sa",
+        }
+        path.write_text(json.dumps(config))
+        return path
+
     def create_namespace(self, prefix: str = "test", labels: dict[str, str] | None = None) -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         label_lines = "".join(f'\n    {k}: "{v}"' for k, v in (labels or {}).items())

@@ -157,6 +157,8 @@ def test_operator_rbac_is_least_privilege() -> None:
     assert ("bosun.dev", "appreleases/status", "patch") in granted
     assert ("batch", "jobs", "create") in granted
     assert ("apps", "deployments", "delete") not in granted
+    reader = render(VALUES["default"], "--set", "bosun-operator.rbac.readSecrets=true")
+    assert {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]} in by_kind(reader, "ClusterRole")[0]["rules"]
     scoped = render(VALUES["default"], "--set", "bosun-operator.watchNamespaces={team-a,team-b}")
     assert {r["metadata"]["namespace"] for r in by_kind(scoped, "Role")} == {"team-a", "team-b"}
 

@@ -44,18 +44,34 @@ app.kubernetes.io/component: operator
 - apiGroups: [bosun.dev]
   resources: [appreleases/status]
   verbs: [get, patch]
+# Owner references that block the owner's deletion need this where OwnerReferencesPermissionEnforcement is on.
+- apiGroups: [bosun.dev]
+  resources: [appreleases/finalizers]
+  verbs: [update]
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch]
+# patch: a failed Job is marked with the generation it failed at; delete: the next spec change retries it.
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, watch, create, delete]
+  verbs: [get, list, watch, create, patch, delete]
+# A failed migration's termination message (the tail of its log) is in its pod's status.
 - apiGroups: [""]
   resources: [pods]
   verbs: [list]
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
+# The settings the template takes from ConfigMaps are validated with their values.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get]
+{{- if .Values.rbac.readSecrets }}
+# The settings the template takes from Secrets (SECRET_KEY, DATABASE_URL...) are validated with their values too.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{- end }}
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create]
