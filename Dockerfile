@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Targets: `runtime` (the service, default) and `loadtest` (locust with loadtests/, for the staging load-test Job).
+# Targets: `runtime` (the service, default), `operator` (bosun-operator, for the operator chart) and `loadtest`
+# (locust with loadtests/, for the staging load-test Job).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -15,7 +16,11 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --locked --no-default-groups --no-install-project
 COPY app ./app
 COPY migrations ./migrations
+COPY operator ./operator
 RUN uv sync --locked --no-default-groups
+
+FROM build AS operator-build
+RUN uv sync --locked --no-default-groups --group operator
 
 FROM build AS loadtest-build
 COPY loadtests ./loadtests
@@ -39,6 +44,21 @@ COPY --from=build /app /app
 USER 10001:10001
 EXPOSE 8000 9100
 ENTRYPOINT ["gunicorn", "--config", "python:app.gunicorn_conf", "app.main:create_app()"]
+
+FROM ${PYTHON_IMAGE} AS operator
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/tmp \
+    METRICS_PORT=9110
+RUN groupadd --system --gid 10001 bosun \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin bosun
+WORKDIR /app
+COPY --from=operator-build /app /app
+USER 10001:10001
+EXPOSE 8080 9110
+ENTRYPOINT ["bosun-operator"]
+CMD ["--standalone", "--all-namespaces"]
 
 FROM runtime AS loadtest
 COPY --from=loadtest-build /app /app

