@@ -8,17 +8,18 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from opentelemetry.sdk.trace import TracerProvider
 
+from app.api.deps import AppState
+from app.api.errors import install_error_handlers, unexpected_error_response
 from app.api.openapi import install_openapi
 from app.api.router import api_router
 from app.api.routes import health
 from app.core import metrics
 from app.core.config import AuthMode, Settings
 from app.core.db import Database
-from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.security import JWKSVerifier
-from app.core.telemetry import init_tracing, instrument
+from app.core.telemetry import init_tracing, instrument_app, instrument_engine
 
 VERSION = "0.1.0"
 
@@ -32,21 +33,29 @@ def operation_id(route: APIRoute) -> str:
 def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
     """Build the application for these settings (read from the environment when omitted).
 
+    Building it opens nothing: the database engine, the metrics and the key fetcher are created when the server
+    starts it (the lifespan), so the OpenAPI document can be built without database settings.
     Tracing uses tracer_provider, else the process's OTLP provider when OTEL_* configure one, else stays off.
     """
     settings = settings or Settings.from_environment()
     configure_logging(settings)
-    database = Database(settings)
-    metrics.BUILD_INFO.labels(version=VERSION).set(1)
+    provider = tracer_provider or init_tracing()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
+        metrics.BUILD_INFO.labels(version=VERSION).set(1)
+        database = Database(settings)
+        if provider is not None:
+            instrument_engine(database.engine, provider)
         # Under gunicorn the master serves the metrics port; a single process serves its own.
         metrics_server = None
         if settings.METRICS_PORT and not metrics.multiprocess_dir():
             metrics_server = metrics.start_metrics_server(settings.HOST, settings.METRICS_PORT)
         try:
-            yield
+            yield AppState(
+                database=database,
+                jwks_verifier=JWKSVerifier(settings) if settings.AUTH_MODE is AuthMode.jwks else None,
+            )
         finally:
             await database.dispose()
             if metrics_server is not None:
@@ -65,8 +74,6 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.database = database
-    app.state.jwks_verifier = JWKSVerifier(settings) if settings.AUTH_MODE is AuthMode.jwks else None
 
     install_error_handlers(app)
     install_openapi(app)
@@ -81,8 +88,11 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
             allow_headers=["*"],
             expose_headers=["ETag", "X-Request-ID", "X-Query-Count"],
         )
-    app.add_middleware(RequestContextMiddleware, expose_query_count=settings.expose_query_count)
-    provider = tracer_provider or init_tracing()
+    app.add_middleware(
+        RequestContextMiddleware,
+        expose_query_count=settings.expose_query_count,
+        error_response=unexpected_error_response,
+    )
     if provider is not None:
-        instrument(app, database.engine, provider)
+        instrument_app(app, provider)
     return app

@@ -1,21 +1,27 @@
 """Helpers that drive the API as a client does, and the settings every in-process test app starts from."""
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from app.core.config import Settings
+from app.core.db import Database
 
 PASSWORD = "correct-horse-battery"
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef-0123456789"
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    """Test settings from a plain mapping (never the developer's environment or `.env`): no SMTP, query counts on."""
+    """Test settings from a plain mapping (never the developer's environment or `.env`).
+
+    No SMTP, query counts on, and no metrics port: in-process apps run their lifespan, which would serve one.
+    """
     values: dict[str, Any] = {
         "DATABASE_URL": database_url,
         "ENVIRONMENT": "test",
@@ -25,18 +31,50 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "EXPOSE_QUERY_COUNT": True,
         "LOG_FORMAT": "text",
         "SECRET_KEY": TEST_SECRET_KEY,
+        "METRICS_PORT": 0,
     }
     values.update(overrides)
     return Settings.from_mapping(values)
 
 
-def app_of(client: httpx.AsyncClient) -> FastAPI:
-    """The FastAPI app behind an in-process client."""
+class StartedApp:
+    """An app whose lifespan runs, served as a server serves it: each request gets a copy of the lifespan state."""
+
+    def __init__(self, app: FastAPI, state: Mapping[str, Any]) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = {**scope, "state": dict(self.state)}
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def started(app: FastAPI) -> AsyncIterator[StartedApp]:
+    """Run the app's lifespan (startup before, shutdown after) around its use in process."""
+    async with app.router.lifespan_context(app) as state:
+        yield StartedApp(app, state or {})
+
+
+def _started_app(client: httpx.AsyncClient) -> StartedApp:
     transport = client._transport
     assert isinstance(transport, httpx.ASGITransport)
     app = transport.app
-    assert isinstance(app, FastAPI)
+    assert isinstance(app, StartedApp)
     return app
+
+
+def app_of(client: httpx.AsyncClient) -> FastAPI:
+    """The FastAPI app behind an in-process client."""
+    return _started_app(client).app
+
+
+def database_of(client: httpx.AsyncClient) -> Database:
+    """The database of the app behind an in-process client (created by its lifespan)."""
+    database = _started_app(client).state["database"]
+    assert isinstance(database, Database)
+    return database
 
 
 @dataclass

@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 
 from harness.control_plane import ControlPlane
+from harness.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CRD = REPO_ROOT / "charts" / "bosun-operator" / "crds" / "appreleases.bosun.dev.yaml"
 MERGE = {"Content-Type": "application/merge-patch+json"}
 # The kubelet's FallbackToLogsOnError keeps at most the last 80 lines / 2048 bytes of the log.
@@ -44,11 +44,9 @@ def install_crd(plane: ControlPlane) -> None:
 
 
 def image_source(folder: Path, extra_revisions: dict[str, str] | None = None) -> Path:
-    """A copy of the service's code (what an image would contain), optionally with more Alembic revisions."""
+    """A copy of the service's code (what an image would contain: no pyproject.toml), optionally with more revisions."""
     for item in ("app", "migrations"):
         shutil.copytree(REPO_ROOT / item, folder / item, ignore=shutil.ignore_patterns("__pycache__"))
-    if (REPO_ROOT / "pyproject.toml").exists():
-        shutil.copy(REPO_ROOT / "pyproject.toml", folder / "pyproject.toml")
     for filename, text in (extra_revisions or {}).items():
         (folder / "migrations" / "versions" / filename).write_text(text)
     return folder

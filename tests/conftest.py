@@ -3,13 +3,12 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from sqlmodel import SQLModel
 
@@ -19,7 +18,7 @@ from app.core.migrations import upgrade
 from app.core.security import create_access_token, hash_password
 from app.main import create_app
 from app.models.users import User
-from harness.api import PASSWORD, Actor, AppFactory, UserFactory, app_of, make_settings
+from harness.api import PASSWORD, Actor, AppFactory, UserFactory, app_of, database_of, make_settings, started
 from harness.control_plane import NOT_BUILT, ControlPlane, control_plane
 from harness.k8s_tools import built
 from harness.postgres import create_database, drop_database, libpq_url, postgres_server
@@ -76,28 +75,18 @@ def settings(database_url: str, clean_database: None) -> Settings:
     return make_settings(database_url)
 
 
-@dataclass
-class AppClient:
-    app: FastAPI
-    client: httpx.AsyncClient
-
-
 @pytest.fixture
 async def make_client(database_url: str, clean_database: None) -> AsyncIterator[AppFactory]:
-    """Build an app with setting overrides and an httpx client on it."""
-    opened: list[AppClient] = []
+    """Build an app with setting overrides, start it (its lifespan) and give an httpx client on it."""
+    async with AsyncExitStack() as stack:
 
-    async def factory(tracer_provider: TracerProvider | None = None, **overrides: Any) -> httpx.AsyncClient:
-        app = create_app(make_settings(database_url, **overrides), tracer_provider=tracer_provider)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-        opened.append(AppClient(app, client))
-        return client
+        async def factory(tracer_provider: TracerProvider | None = None, **overrides: Any) -> httpx.AsyncClient:
+            app = create_app(make_settings(database_url, **overrides), tracer_provider=tracer_provider)
+            running = await stack.enter_async_context(started(app))
+            transport = httpx.ASGITransport(app=running, raise_app_exceptions=False)
+            return await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
 
-    yield factory
-    for item in opened:
-        await item.client.aclose()
-        await item.app.state.database.dispose()
+        yield factory
 
 
 @pytest.fixture
@@ -109,13 +98,14 @@ async def client(make_client: AppFactory) -> httpx.AsyncClient:
 @pytest.fixture
 def make_user(client: httpx.AsyncClient, password_hash: str) -> UserFactory:
     """Insert a user directly (fast) and give back its token."""
-    app = app_of(client)
+    database = database_of(client)
+    settings: Settings = app_of(client).state.settings
 
     async def factory(
         email: str | None = None, *, superuser: bool = False, active: bool = True, full_name: str | None = None
     ) -> Actor:
         email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
-        async with app.state.database.session() as session:
+        async with database.session() as session:
             user = User(
                 email=email,
                 full_name=full_name,
@@ -124,7 +114,7 @@ def make_user(client: httpx.AsyncClient, password_hash: str) -> UserFactory:
                 is_active=active,
             )
             session.add(user)
-        token = create_access_token(str(user.id), app.state.settings)
+        token = create_access_token(str(user.id), settings)
         return Actor(id=user.id, email=email, token=token.token)
 
     return factory

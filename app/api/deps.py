@@ -1,10 +1,10 @@
-"""Dependencies every route uses: settings, the session, the current user, pagination."""
+"""Dependencies every route uses: settings, the database and session, the current user, pagination."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypedDict, TypeVar
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -12,10 +12,20 @@ from app.core.config import AuthMode, Settings
 from app.core.db import Database
 from app.core.errors import NotAuthenticated, NotFound, PermissionDenied
 from app.core.security import JWKSVerifier, decode_local_token
+from app.models.common import Page
 from app.models.users import User
 from app.services import users as users_service
 
 MAX_PAGE_SIZE = 200
+
+T = TypeVar("T")
+
+
+class AppState(TypedDict):
+    """What the application's lifespan creates and hands to every request (`request.state`)."""
+
+    database: Database
+    jwks_verifier: JWKSVerifier | None
 
 
 def get_settings(request: Request) -> Settings:
@@ -26,9 +36,16 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+def get_database(request: Request) -> Database:
+    database: Database = request.state.database
+    return database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def get_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
     """One session and transaction per request, committed before the response is sent."""
-    database: Database = request.app.state.database
     async with database.session() as session:
         yield session
 
@@ -50,7 +67,7 @@ async def get_current_user(
     if not token:
         raise NotAuthenticated("Not authenticated: send an 'Authorization: Bearer <token>' header.")
     if settings.AUTH_MODE is AuthMode.jwks:
-        verifier: JWKSVerifier = request.app.state.jwks_verifier
+        verifier: JWKSVerifier = request.state.jwks_verifier
         identity = await verifier.verify(token)
         return await users_service.provision_external_user(session, identity)
     return await users_service.get_active_user(session, decode_local_token(token, settings))
@@ -77,8 +94,14 @@ def require_local_auth(settings: SettingsDep) -> None:
 
 @dataclass(frozen=True)
 class Pagination:
+    """The page a list request asks for."""
+
     limit: int
     offset: int
+
+    def page(self, items: list[T], total: int) -> Page[T]:
+        """The response for this request: its items and the total number of matches."""
+        return Page(items=items, total=total, limit=self.limit, offset=self.offset)
 
 
 def get_pagination(
@@ -89,6 +112,3 @@ def get_pagination(
 
 
 PaginationDep = Annotated[Pagination, Depends(get_pagination)]
-
-
-IfMatch = Annotated[str | None, Header(description="Apply only if the resource still has this ETag.")]

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.core.errors import PROBLEM_CONTENT_TYPE
+from app.api.errors import PROBLEM_CONTENT_TYPE
 
 _PROBLEM_REF = "#/components/schemas/Problem"
 _FASTAPI_422_REF = "#/components/schemas/HTTPValidationError"

@@ -4,9 +4,8 @@ import warnings
 from pathlib import Path
 from typing import Protocol
 
-from app.core.migrations import PROJECT_ROOT
-
-DEFAULT_DATA_DIR = PROJECT_ROOT / ".bosun" / "pgdata"
+# In the source tree beside the `app` package (development only: production never embeds a database).
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / ".bosun" / "pgdata"
 
 
 class EmbeddedPostgresUnavailable(RuntimeError):

@@ -4,13 +4,13 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import metrics
 from app.core.db import count_queries
-from app.core.errors import unexpected_error_response
 from app.core.logging import request_id_var
 
 access_logger = logging.getLogger("bosun.access")
@@ -31,9 +31,11 @@ def route_template(scope: Scope) -> str:
 class RequestContextMiddleware:
     """Tags each request with an id, counts its SQL statements and logs it once."""
 
-    def __init__(self, app: ASGIApp, *, expose_query_count: bool) -> None:
+    def __init__(self, app: ASGIApp, *, expose_query_count: bool, error_response: Callable[[], ASGIApp]) -> None:
         self.app = app
         self.expose_query_count = expose_query_count
+        # The answer to an unhandled error (a problem+json 500, rendered by the API layer).
+        self.error_response = error_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,7 +68,7 @@ class RequestContextMiddleware:
                 access_logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
                 if status_sent:
                     raise
-                await unexpected_error_response()(scope, receive, send_with_headers)
+                await self.error_response()(scope, receive, send_with_headers)
             finally:
                 metrics.HTTP_IN_PROGRESS.labels(method=method).dec()
                 elapsed = time.perf_counter() - started

@@ -51,9 +51,13 @@ def shutdown_tracing() -> None:
         _provider = None
 
 
-def instrument(app: FastAPI, engine: AsyncEngine, provider: TracerProvider) -> None:
-    """Server spans for the app and database spans for its engine (SQLAlchemy only, not psycopg too)."""
+def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
+    """Server spans for the app's requests."""
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=EXCLUDED_URLS)
+
+
+def instrument_engine(engine: AsyncEngine, provider: TracerProvider) -> None:
+    """Database spans for an engine (SQLAlchemy only, not psycopg too: that would double them)."""
     # EngineTracer instruments one engine without the instrumentor's process-wide create_engine patching and its
     # `sqlalchemy<2.1` requirement check (which silently skips SQLAlchemy 2.1); tests prove the spans appear.
     tracer = trace.get_tracer("opentelemetry.instrumentation.sqlalchemy", tracer_provider=provider)

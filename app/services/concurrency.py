@@ -1,19 +1,13 @@
-"""Optimistic concurrency: versions exposed as ETags and checked against If-Match."""
+"""Optimistic concurrency: a change may name the versions it was based on; a stale one is refused."""
 
-from app.core.errors import PreconditionFailed
+from app.core.errors import StaleVersion
 
-
-def etag(version: int) -> str:
-    """The strong ETag of a resource version."""
-    return f'"{version}"'
+# The versions a change was based on; None: any version (the client did not ask for a check).
+ExpectedVersions = frozenset[int] | None
 
 
-def check_version(if_match: str | None, version: int) -> None:
-    """Raise 412 when an If-Match header names none of the current version."""
-    if if_match is None:
+def check_version(expected: ExpectedVersions, version: int) -> None:
+    """Raise StaleVersion when the current version is not one the change was based on."""
+    if expected is None or version in expected:
         return
-    # RFC 9110: If-Match uses the strong comparison, so weak tags never match.
-    candidates = [tag.strip() for tag in if_match.split(",")]
-    if "*" in candidates or etag(version) in candidates:
-        return
-    raise PreconditionFailed(f"The resource has changed (current version {version}); reload it and try again.")
+    raise StaleVersion(f"The resource has changed (current version {version}); reload it and try again.")

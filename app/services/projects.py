@@ -9,18 +9,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import NotFound, PermissionDenied
-from app.models.common import Ref, utc_now
-from app.models.projects import (
-    Project,
-    ProjectCreate,
-    ProjectPublic,
-    ProjectUpdate,
-    TaskCounts,
-)
+from app.models.common import utc_now
+from app.models.projects import Project, ProjectCreate, ProjectUpdate, TaskCounts
 from app.models.tasks import Task, TaskStatus
 from app.models.teams import Membership, TeamRole
-from app.models.users import User, UserPublic
-from app.services.concurrency import check_version
+from app.models.users import User
+from app.services.concurrency import ExpectedVersions, check_version
 from app.services.teams import is_member_clause, require_membership
 
 _EAGER = (joinedload(Project.team), joinedload(Project.created_by))  # type: ignore[arg-type]
@@ -41,24 +35,9 @@ async def _task_counts(session: AsyncSession, project_ids: Sequence[uuid.UUID]) 
     return counts
 
 
-def _public(project: Project, counts: TaskCounts) -> ProjectPublic:
-    return ProjectPublic(
-        id=project.id,
-        name=project.name,
-        description=project.description,
-        team=Ref.model_validate(project.team),
-        created_by=UserPublic.model_validate(project.created_by),
-        task_counts=counts,
-        created_at=project.created_at,
-        updated_at=project.updated_at,
-        version=project.version,
-    )
-
-
-async def to_public(session: AsyncSession, project: Project) -> ProjectPublic:
-    """The API view of one project, with its task counts."""
-    counts = await _task_counts(session, [project.id])
-    return _public(project, counts[project.id])
+async def task_counts(session: AsyncSession, project: Project) -> TaskCounts:
+    """One project's tasks per status."""
+    return (await _task_counts(session, [project.id]))[project.id]
 
 
 async def get_project(
@@ -86,8 +65,8 @@ async def get_project(
     return row[0], TeamRole(row[1])
 
 
-async def create_project(session: AsyncSession, team_id: uuid.UUID, user: User, data: ProjectCreate) -> ProjectPublic:
-    """A new project in a team the caller belongs to."""
+async def create_project(session: AsyncSession, team_id: uuid.UUID, user: User, data: ProjectCreate) -> Project:
+    """A new project (it has no tasks yet) in a team the caller belongs to."""
     membership = await require_membership(session, team_id, user)
     project = Project(
         team_id=team_id,
@@ -99,7 +78,7 @@ async def create_project(session: AsyncSession, team_id: uuid.UUID, user: User, 
     project.created_by = user
     session.add(project)
     await session.flush()
-    return _public(project, TaskCounts())
+    return project
 
 
 async def list_projects(
@@ -109,8 +88,8 @@ async def list_projects(
     team_id: uuid.UUID | None,
     limit: int,
     offset: int,
-) -> tuple[list[ProjectPublic], int]:
-    """Projects in the caller's teams (or one of them), newest first."""
+) -> tuple[list[tuple[Project, TaskCounts]], int]:
+    """Projects in the caller's teams (or one of them), newest first, with their task counts."""
     visible = select(Project).join(
         Membership,
         is_member_clause(Project.team_id, user),
@@ -126,7 +105,7 @@ async def list_projects(
     )
     projects = list((await session.exec(query)).all())
     counts = await _task_counts(session, [p.id for p in projects])
-    return [_public(p, counts[p.id]) for p in projects], total
+    return [(p, counts[p.id]) for p in projects], total
 
 
 def _require_manager(role: TeamRole) -> None:
@@ -139,12 +118,12 @@ async def update_project(
     project_id: uuid.UUID,
     user: User,
     data: ProjectUpdate,
-    if_match: str | None,
-) -> ProjectPublic:
-    """Change a project (owners/admins), refusing a stale If-Match."""
+    expected: ExpectedVersions,
+) -> Project:
+    """Change a project (owners/admins), refusing a stale version."""
     project, role = await get_project(session, project_id, user, for_update=True)
     _require_manager(role)
-    check_version(if_match, project.version)
+    check_version(expected, project.version)
     changes = data.model_dump(exclude_unset=True)
     if changes:
         for field, value in changes.items():
@@ -153,13 +132,13 @@ async def update_project(
         project.updated_at = utc_now()
         session.add(project)
         await session.flush()
-    return await to_public(session, project)
+    return project
 
 
-async def delete_project(session: AsyncSession, project_id: uuid.UUID, user: User, if_match: str | None) -> None:
-    """Delete a project and its tasks (owners/admins)."""
+async def delete_project(session: AsyncSession, project_id: uuid.UUID, user: User, expected: ExpectedVersions) -> None:
+    """Delete a project and its tasks (owners/admins), refusing a stale version."""
     project, role = await get_project(session, project_id, user, for_update=True)
     _require_manager(role)
-    check_version(if_match, project.version)
+    check_version(expected, project.version)
     await session.delete(project)
     await session.flush()

@@ -10,19 +10,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.core.errors import InvalidInput, NotFound, PermissionDenied
-from app.models.common import Ref, utc_now
+from app.models.common import utc_now
 from app.models.projects import Project
-from app.models.tasks import (
-    Task,
-    TaskCreate,
-    TaskPriority,
-    TaskPublic,
-    TaskStatus,
-    TaskUpdate,
-)
+from app.models.tasks import Task, TaskCreate, TaskPriority, TaskStatus, TaskUpdate
 from app.models.teams import Membership, TeamRole
-from app.models.users import User, UserPublic
-from app.services.concurrency import check_version
+from app.models.users import User
+from app.services.concurrency import ExpectedVersions, check_version
 from app.services.projects import get_project
 from app.services.teams import is_member, is_member_clause
 
@@ -51,24 +44,6 @@ class TaskFilters:
     assignee_id: uuid.UUID | None = None
 
 
-def to_public(task: Task) -> TaskPublic:
-    """The API view of a task whose project and users are loaded."""
-    return TaskPublic(
-        id=task.id,
-        title=task.title,
-        description=task.description,
-        status=task.status,
-        priority=task.priority,
-        due_date=task.due_date,
-        project=Ref.model_validate(task.project),
-        assignee=UserPublic.model_validate(task.assignee) if task.assignee else None,
-        created_by=UserPublic.model_validate(task.created_by),
-        created_at=task.created_at,
-        updated_at=task.updated_at,
-        version=task.version,
-    )
-
-
 async def _assignee(session: AsyncSession, team_id: uuid.UUID, assignee_id: uuid.UUID) -> User:
     """The user to assign, who must belong to the project's team."""
     user = await session.get(User, assignee_id)
@@ -89,7 +64,7 @@ def _assignment(task: Task, project: Project, assignee: User, actor: User) -> As
 
 async def create_task(
     session: AsyncSession, project_id: uuid.UUID, user: User, data: TaskCreate
-) -> tuple[TaskPublic, Assignment | None]:
+) -> tuple[Task, Assignment | None]:
     """A new task; the assignment to announce, if it has an assignee."""
     project, _ = await get_project(session, project_id, user)
     assignee = await _assignee(session, project.team_id, data.assignee_id) if data.assignee_id else None
@@ -98,7 +73,7 @@ async def create_task(
     session.add(task)
     await session.flush()
     assignment = _assignment(task, project, assignee, user) if assignee and assignee.id != user.id else None
-    return to_public(task), assignment
+    return task, assignment
 
 
 def _page_query(query: SelectOfScalar[Task], filters: TaskFilters) -> SelectOfScalar[Task]:
@@ -111,15 +86,12 @@ def _page_query(query: SelectOfScalar[Task], filters: TaskFilters) -> SelectOfSc
     return query
 
 
-async def _page(
-    session: AsyncSession, query: SelectOfScalar[Task], limit: int, offset: int
-) -> tuple[list[TaskPublic], int]:
+async def _page(session: AsyncSession, query: SelectOfScalar[Task], limit: int, offset: int) -> tuple[list[Task], int]:
     total = (await session.exec(select(func.count()).select_from(query.subquery()))).one()
     ordered = (
         query.options(*_EAGER).order_by(col(Task.created_at).desc(), col(Task.id).desc()).limit(limit).offset(offset)
     )
-    tasks = (await session.exec(ordered)).all()
-    return [to_public(task) for task in tasks], total
+    return list((await session.exec(ordered)).all()), total
 
 
 async def list_project_tasks(
@@ -130,7 +102,7 @@ async def list_project_tasks(
     *,
     limit: int,
     offset: int,
-) -> tuple[list[TaskPublic], int]:
+) -> tuple[list[Task], int]:
     """A project's tasks, newest first, filtered."""
     project, _ = await get_project(session, project_id, user)
     query = _page_query(select(Task).where(Task.project_id == project.id), filters)
@@ -144,7 +116,7 @@ async def list_my_tasks(
     *,
     limit: int,
     offset: int,
-) -> tuple[list[TaskPublic], int]:
+) -> tuple[list[Task], int]:
     """Tasks assigned to the caller in the teams they belong to, newest first."""
     query = (
         select(Task)
@@ -180,10 +152,10 @@ async def _get_task(
     return row[0], TeamRole(row[1])
 
 
-async def get_task(session: AsyncSession, task_id: uuid.UUID, user: User) -> TaskPublic:
+async def get_task(session: AsyncSession, task_id: uuid.UUID, user: User) -> Task:
     """One task, for members of its team."""
     task, _ = await _get_task(session, task_id, user)
-    return to_public(task)
+    return task
 
 
 async def update_task(
@@ -191,11 +163,11 @@ async def update_task(
     task_id: uuid.UUID,
     user: User,
     data: TaskUpdate,
-    if_match: str | None,
-) -> tuple[TaskPublic, Assignment | None]:
-    """Change a task, refusing a stale If-Match; the assignment to announce if the assignee changed."""
+    expected: ExpectedVersions,
+) -> tuple[Task, Assignment | None]:
+    """Change a task, refusing a stale version; the assignment to announce if the assignee changed."""
     task, _ = await _get_task(session, task_id, user, for_update=True)
-    check_version(if_match, task.version)
+    check_version(expected, task.version)
     changes = data.model_dump(exclude_unset=True)
     reassign = "assignee_id" in changes
     new_assignee_id = changes.pop("assignee_id", None)
@@ -216,13 +188,13 @@ async def update_task(
         task.updated_at = utc_now()
         session.add(task)
         await session.flush()
-    return to_public(task), assignment
+    return task, assignment
 
 
-async def delete_task(session: AsyncSession, task_id: uuid.UUID, user: User, if_match: str | None) -> None:
-    """Delete a task (its creator, or the team's owners and admins)."""
+async def delete_task(session: AsyncSession, task_id: uuid.UUID, user: User, expected: ExpectedVersions) -> None:
+    """Delete a task (its creator, or the team's owners and admins), refusing a stale version."""
     task, role = await _get_task(session, task_id, user, for_update=True)
-    check_version(if_match, task.version)
+    check_version(expected, task.version)
     if task.created_by_id != user.id and not role.can_manage:
         raise PermissionDenied("Only the task's creator or team owners and admins can delete it.")
     await session.delete(task)

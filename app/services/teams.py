@@ -8,30 +8,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import Conflict, NotFound, PermissionDenied
-from app.models.teams import (
-    MemberCreate,
-    MemberPublic,
-    Membership,
-    Team,
-    TeamCreate,
-    TeamDetail,
-    TeamPublic,
-    TeamRole,
-)
-from app.models.users import User, UserPublic
+from app.models.teams import MemberCreate, Membership, Team, TeamCreate, TeamRole
+from app.models.users import User
 from app.services.users import get_by_email
-
-
-def _team_public(team: Team, role: TeamRole) -> TeamPublic:
-    return TeamPublic(id=team.id, name=team.name, created_at=team.created_at, role=role)
-
-
-def _member_public(membership: Membership) -> MemberPublic:
-    return MemberPublic(
-        user=UserPublic.model_validate(membership.user),
-        role=membership.role,
-        joined_at=membership.joined_at,
-    )
 
 
 def is_member_clause(team_id: object, user: User) -> ColumnElement[bool]:
@@ -58,28 +37,32 @@ async def is_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUI
     return (await session.exec(query)).first() is not None
 
 
-async def create_team(session: AsyncSession, user: User, data: TeamCreate) -> TeamPublic:
-    """A new team with the caller as its owner."""
+async def create_team(session: AsyncSession, user: User, data: TeamCreate) -> Membership:
+    """A new team with the caller as its owner: the owner's membership (its team loaded)."""
     team = Team(name=data.name)
     session.add(team)
     await session.flush()
-    session.add(Membership(team_id=team.id, user_id=user.id, role=TeamRole.owner))
+    membership = Membership(team_id=team.id, user_id=user.id, role=TeamRole.owner)
+    membership.team = team
+    session.add(membership)
     await session.flush()
-    return _team_public(team, TeamRole.owner)
+    return membership
 
 
-async def list_teams(session: AsyncSession, user: User, *, limit: int, offset: int) -> tuple[list[TeamPublic], int]:
+async def list_teams(
+    session: AsyncSession, user: User, *, limit: int, offset: int
+) -> tuple[list[tuple[Team, TeamRole]], int]:
     """The caller's teams, newest first, each with the caller's role."""
     mine = select(Team, Membership.role).join(Membership).where(Membership.user_id == user.id)
     total = (await session.exec(select(func.count()).select_from(mine.subquery()))).one()
     rows = await session.exec(
         mine.order_by(col(Team.created_at).desc(), col(Team.id).desc()).limit(limit).offset(offset)
     )
-    return [_team_public(team, TeamRole(role)) for team, role in rows.all()], total
+    return [(team, TeamRole(role)) for team, role in rows.all()], total
 
 
-async def get_team_detail(session: AsyncSession, team_id: uuid.UUID, user: User) -> TeamDetail:
-    """A team with its members, for members only."""
+async def get_team_detail(session: AsyncSession, team_id: uuid.UUID, user: User) -> tuple[Membership, list[Membership]]:
+    """The caller's membership of a team (its team loaded) and every membership (users loaded), for members only."""
     membership = await require_membership(session, team_id, user)
     query = (
         select(Membership)
@@ -87,19 +70,11 @@ async def get_team_detail(session: AsyncSession, team_id: uuid.UUID, user: User)
         .options(joinedload(Membership.user))  # type: ignore[arg-type]
         .order_by(col(Membership.joined_at), col(Membership.id))
     )
-    members = (await session.exec(query)).all()
-    team = membership.team
-    return TeamDetail(
-        id=team.id,
-        name=team.name,
-        created_at=team.created_at,
-        role=membership.role,
-        members=[_member_public(m) for m in members],
-    )
+    return membership, list((await session.exec(query)).all())
 
 
-async def add_member(session: AsyncSession, team_id: uuid.UUID, actor: User, data: MemberCreate) -> MemberPublic:
-    """Add a registered user to a team (owners and admins; only owners make owners)."""
+async def add_member(session: AsyncSession, team_id: uuid.UUID, actor: User, data: MemberCreate) -> Membership:
+    """Add a registered user to a team (owners and admins; only owners make owners): the new membership."""
     membership = await require_membership(session, team_id, actor)
     if not membership.role.can_manage:
         raise PermissionDenied("Only team owners and admins can add members.")
@@ -111,9 +86,10 @@ async def add_member(session: AsyncSession, team_id: uuid.UUID, actor: User, dat
     if await is_member(session, team_id, user.id):
         raise Conflict(f"{data.email} is already a member of this team.")
     new = Membership(team_id=team_id, user_id=user.id, role=data.role)
+    new.user = user
     session.add(new)
     await session.flush()
-    return MemberPublic(user=UserPublic.model_validate(user), role=new.role, joined_at=new.joined_at)
+    return new
 
 
 async def remove_member(session: AsyncSession, team_id: uuid.UUID, actor: User, user_id: uuid.UUID) -> None:

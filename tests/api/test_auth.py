@@ -7,7 +7,7 @@ import httpx
 import jwt
 import pytest
 
-from harness.api import PASSWORD, Actor, UserFactory, app_of, assert_problem, login
+from harness.api import PASSWORD, Actor, UserFactory, app_of, assert_problem, database_of, login
 
 
 async def signup(
@@ -95,7 +95,7 @@ async def test_login_upgrades_an_outdated_hash(client: httpx.AsyncClient, make_u
 
     weak = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8192),)).hash(PASSWORD)
     actor = await make_user("old@example.com")
-    database = app_of(client).state.database
+    database = database_of(client)
     async with database.session() as session:
         user = (await session.exec(select(User).where(User.id == actor.id))).one()
         user.hashed_password = weak
@@ -140,6 +140,6 @@ async def test_token_of_a_deleted_user_is_refused(client: httpx.AsyncClient, ali
 
     from app.models.users import User
 
-    async with app_of(client).state.database.session() as session:
+    async with database_of(client).session() as session:
         await session.exec(delete(User).where(col(User.id) == alice.id))
     assert_problem(await client.get("/api/v1/users/me", headers=alice.headers), 401, "no longer exists")

@@ -11,7 +11,7 @@ from app.models.projects import Project
 from app.models.tasks import Task
 from app.models.teams import Membership, Team, TeamRole
 from app.models.users import User
-from harness.api import Actor, UserFactory, app_of
+from harness.api import Actor, UserFactory, database_of
 
 ITEMS = 60
 
@@ -20,7 +20,7 @@ ITEMS = 60
 async def populated(client: httpx.AsyncClient, make_user: UserFactory, password_hash: str) -> tuple[Actor, str]:
     """A superuser in ITEMS teams, a project with ITEMS tasks assigned to them, ITEMS projects, ITEMS users."""
     actor = await make_user("counter@example.com", superuser=True)
-    async with app_of(client).state.database.session() as session:
+    async with database_of(client).session() as session:
         users = [
             {
                 "id": uuid.uuid4(),

@@ -11,12 +11,12 @@ import httpx
 import pytest
 import yaml
 
-from app.core.migrations import PROJECT_ROOT
 from harness.control_plane import ControlPlane
 from harness.gunicorn import gunicorn_server
 from harness.k8s_tools import built, tools_dir
+from harness.paths import REPO_ROOT
 
-CHARTS = PROJECT_ROOT / "charts"
+CHARTS = REPO_ROOT / "charts"
 BOSUN = CHARTS / "bosun"
 OPERATOR = CHARTS / "bosun-operator"
 VALUES = {

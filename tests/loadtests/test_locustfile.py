@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.migrations import PROJECT_ROOT
 from harness.gunicorn import BIN, gunicorn_server
+from harness.paths import REPO_ROOT
 
 
 @pytest.mark.usefixtures("clean_database")
@@ -17,7 +17,7 @@ def test_scenario_passes_without_failures(database_url: str, tmp_path: Path) -> 
             [
                 str(BIN / "locust"),
                 "--locustfile",
-                str(PROJECT_ROOT / "loadtests" / "locustfile.py"),
+                str(REPO_ROOT / "loadtests" / "locustfile.py"),
                 "--headless",
                 "--users",
                 "4",

@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from app.cli import GUNICORN_ARGV
-from app.core.migrations import PROJECT_ROOT
 from harness.gunicorn import wait_until_ready
+from harness.paths import REPO_ROOT
 from harness.ports import free_port
 
-DOCKERFILE = PROJECT_ROOT / "Dockerfile"
+DOCKERFILE = REPO_ROOT / "Dockerfile"
 
 
 def stages() -> dict[str, list[str]]:
@@ -66,7 +66,7 @@ def test_loadtest_target_runs_the_scenario() -> None:
     loadtest = stages()["loadtest"]
     entrypoint = json.loads(instruction(loadtest, "ENTRYPOINT")[-1])
     assert entrypoint[0] == "locust"
-    assert (PROJECT_ROOT / entrypoint[entrypoint.index("--locustfile") + 1]).is_file()
+    assert (REPO_ROOT / entrypoint[entrypoint.index("--locustfile") + 1]).is_file()
 
 
 def test_operator_target_runs_the_operator() -> None:
@@ -101,9 +101,9 @@ def _image_tree(*sync_args: str) -> Iterator[Path]:
     app_dir = root / "app"
     app_dir.mkdir()
     for name in ("pyproject.toml", "uv.lock", "README.md"):
-        shutil.copy2(PROJECT_ROOT / name, app_dir / name)
+        shutil.copy2(REPO_ROOT / name, app_dir / name)
     for folder in ("app", "migrations", "operator"):
-        shutil.copytree(PROJECT_ROOT / folder, app_dir / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(REPO_ROOT / folder, app_dir / folder, ignore=shutil.ignore_patterns("__pycache__"))
     env = {
         **os.environ,
         "UV_PROJECT_ENVIRONMENT": str(app_dir / ".venv"),

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api.deps import SessionDep, SettingsDep, require_local_auth
+from app.api.errors import problem_responses
 from app.api.routes import API_PREFIX
-from app.core.errors import problem_responses
 from app.core.security import create_access_token
 from app.models.users import TokenResponse, UserCreate, UserPublic
 from app.services import users as users_service

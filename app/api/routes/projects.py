@@ -5,15 +5,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.api.deps import CurrentUser, IfMatch, PaginationDep, SessionDep
+from app.api.conditional import ExpectedVersionsDep, set_etag
+from app.api.deps import CurrentUser, PaginationDep, SessionDep
+from app.api.errors import problem_responses
 from app.api.routes import API_PREFIX
-from app.core.errors import problem_responses
 from app.models.common import Page
-from app.models.projects import ProjectCreate, ProjectPublic, ProjectUpdate
+from app.models.projects import Project, ProjectCreate, ProjectPublic, ProjectUpdate, TaskCounts
 from app.services import projects as projects_service
-from app.services.concurrency import etag
 
 router = APIRouter(prefix=API_PREFIX, tags=["projects"], responses=problem_responses(401, 404, 422))
+
+
+def _public(project: Project, task_counts: TaskCounts) -> ProjectPublic:
+    return ProjectPublic.model_validate(project, update={"task_counts": task_counts})
 
 
 @router.post(
@@ -30,8 +34,8 @@ async def create_project(
 ) -> ProjectPublic:
     """Create a project in a team the caller belongs to."""
     project = await projects_service.create_project(session, team_id, user, data)
-    response.headers["ETag"] = etag(project.version)
-    return project
+    set_etag(response, project.version)
+    return _public(project, TaskCounts())
 
 
 @router.get("/projects", response_model=Page[ProjectPublic])
@@ -42,10 +46,10 @@ async def list_projects(
     team_id: Annotated[uuid.UUID | None, Query(description="Only projects of this team.")] = None,
 ) -> Page[ProjectPublic]:
     """Projects in the caller's teams, newest first."""
-    items, total = await projects_service.list_projects(
+    rows, total = await projects_service.list_projects(
         session, user, team_id=team_id, limit=page.limit, offset=page.offset
     )
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page.page([_public(project, counts) for project, counts in rows], total)
 
 
 @router.get("/projects/{project_id}", response_model=ProjectPublic)
@@ -54,9 +58,8 @@ async def read_project(
 ) -> ProjectPublic:
     """One project with its task counts; the ETag carries its version."""
     project, _ = await projects_service.get_project(session, project_id, user)
-    public = await projects_service.to_public(session, project)
-    response.headers["ETag"] = etag(public.version)
-    return public
+    set_etag(response, project.version)
+    return _public(project, await projects_service.task_counts(session, project))
 
 
 @router.patch(
@@ -70,12 +73,12 @@ async def update_project(
     project_id: uuid.UUID,
     data: ProjectUpdate,
     response: Response,
-    if_match: IfMatch = None,
+    expected: ExpectedVersionsDep,
 ) -> ProjectPublic:
     """Change a project (owners and admins); a stale If-Match gets 412."""
-    project = await projects_service.update_project(session, project_id, user, data, if_match)
-    response.headers["ETag"] = etag(project.version)
-    return project
+    project = await projects_service.update_project(session, project_id, user, data, expected)
+    set_etag(response, project.version)
+    return _public(project, await projects_service.task_counts(session, project))
 
 
 @router.delete(
@@ -87,7 +90,7 @@ async def delete_project(
     session: SessionDep,
     user: CurrentUser,
     project_id: uuid.UUID,
-    if_match: IfMatch = None,
+    expected: ExpectedVersionsDep,
 ) -> None:
     """Delete a project and all its tasks (owners and admins)."""
-    await projects_service.delete_project(session, project_id, user, if_match)
+    await projects_service.delete_project(session, project_id, user, expected)

@@ -5,9 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response, status
 
-from app.api.deps import CurrentUser, IfMatch, PaginationDep, SessionDep, SettingsDep
+from app.api.conditional import ExpectedVersionsDep, set_etag
+from app.api.deps import CurrentUser, PaginationDep, SessionDep, SettingsDep
+from app.api.errors import problem_responses
 from app.api.routes import API_PREFIX
-from app.core.errors import problem_responses
 from app.models.common import Page
 from app.models.tasks import (
     TaskCreate,
@@ -17,7 +18,6 @@ from app.models.tasks import (
     TaskUpdate,
 )
 from app.services import tasks as tasks_service
-from app.services.concurrency import etag
 from app.services.notifications import send_assignment_email
 
 router = APIRouter(prefix=API_PREFIX, tags=["tasks"], responses=problem_responses(401, 404, 422))
@@ -41,8 +41,8 @@ async def create_task(
     task, assignment = await tasks_service.create_task(session, project_id, user, data)
     if assignment is not None:
         background.add_task(send_assignment_email, settings, assignment)
-    response.headers["ETag"] = etag(task.version)
-    return task
+    set_etag(response, task.version)
+    return TaskPublic.model_validate(task)
 
 
 @router.get("/projects/{project_id}/tasks", response_model=Page[TaskPublic])
@@ -57,18 +57,18 @@ async def list_project_tasks(
 ) -> Page[TaskPublic]:
     """A project's tasks, newest first, optionally filtered."""
     filters = tasks_service.TaskFilters(status=status, priority=priority, assignee_id=assignee_id)
-    items, total = await tasks_service.list_project_tasks(
+    tasks, total = await tasks_service.list_project_tasks(
         session, project_id, user, filters, limit=page.limit, offset=page.offset
     )
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page.page([TaskPublic.model_validate(task) for task in tasks], total)
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)
 async def read_task(session: SessionDep, user: CurrentUser, task_id: uuid.UUID, response: Response) -> TaskPublic:
     """One task; the ETag carries its version."""
     task = await tasks_service.get_task(session, task_id, user)
-    response.headers["ETag"] = etag(task.version)
-    return task
+    set_etag(response, task.version)
+    return TaskPublic.model_validate(task)
 
 
 @router.patch("/tasks/{task_id}", response_model=TaskPublic, responses=problem_responses(412))
@@ -80,14 +80,14 @@ async def update_task(
     data: TaskUpdate,
     response: Response,
     background: BackgroundTasks,
-    if_match: IfMatch = None,
+    expected: ExpectedVersionsDep,
 ) -> TaskPublic:
     """Change a task; a new assignee is emailed once the change is saved; a stale If-Match gets 412."""
-    task, assignment = await tasks_service.update_task(session, task_id, user, data, if_match)
+    task, assignment = await tasks_service.update_task(session, task_id, user, data, expected)
     if assignment is not None:
         background.add_task(send_assignment_email, settings, assignment)
-    response.headers["ETag"] = etag(task.version)
-    return task
+    set_etag(response, task.version)
+    return TaskPublic.model_validate(task)
 
 
 @router.delete(
@@ -95,6 +95,8 @@ async def update_task(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(403, 412),
 )
-async def delete_task(session: SessionDep, user: CurrentUser, task_id: uuid.UUID, if_match: IfMatch = None) -> None:
+async def delete_task(
+    session: SessionDep, user: CurrentUser, task_id: uuid.UUID, expected: ExpectedVersionsDep
+) -> None:
     """Delete a task (its creator, or team owners and admins)."""
-    await tasks_service.delete_task(session, task_id, user, if_match)
+    await tasks_service.delete_task(session, task_id, user, expected)

@@ -5,38 +5,39 @@ import uuid
 from fastapi import APIRouter, status
 
 from app.api.deps import CurrentUser, PaginationDep, SessionDep
+from app.api.errors import problem_responses
 from app.api.routes import API_PREFIX
-from app.core.errors import problem_responses
 from app.models.common import Page
-from app.models.teams import (
-    MemberCreate,
-    MemberPublic,
-    TeamCreate,
-    TeamDetail,
-    TeamPublic,
-)
+from app.models.teams import MemberCreate, MemberPublic, Team, TeamCreate, TeamDetail, TeamPublic, TeamRole
 from app.services import teams as teams_service
 
 router = APIRouter(prefix=f"{API_PREFIX}/teams", tags=["teams"], responses=problem_responses(401, 422))
 
 
+def _public(team: Team, role: TeamRole) -> TeamPublic:
+    """A team with the caller's role in it."""
+    return TeamPublic.model_validate(team, update={"role": role})
+
+
 @router.post("", response_model=TeamPublic, status_code=status.HTTP_201_CREATED)
 async def create_team(session: SessionDep, user: CurrentUser, data: TeamCreate) -> TeamPublic:
     """Create a team; the caller becomes its owner."""
-    return await teams_service.create_team(session, user, data)
+    membership = await teams_service.create_team(session, user, data)
+    return _public(membership.team, membership.role)
 
 
 @router.get("", response_model=Page[TeamPublic])
 async def list_teams(session: SessionDep, user: CurrentUser, page: PaginationDep) -> Page[TeamPublic]:
     """The caller's teams, newest first."""
-    items, total = await teams_service.list_teams(session, user, limit=page.limit, offset=page.offset)
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    rows, total = await teams_service.list_teams(session, user, limit=page.limit, offset=page.offset)
+    return page.page([_public(team, role) for team, role in rows], total)
 
 
 @router.get("/{team_id}", response_model=TeamDetail, responses=problem_responses(404))
 async def read_team(session: SessionDep, user: CurrentUser, team_id: uuid.UUID) -> TeamDetail:
     """A team with its members."""
-    return await teams_service.get_team_detail(session, team_id, user)
+    membership, members = await teams_service.get_team_detail(session, team_id, user)
+    return TeamDetail.model_validate(membership.team, update={"role": membership.role, "members": members})
 
 
 @router.post(
@@ -47,7 +48,7 @@ async def read_team(session: SessionDep, user: CurrentUser, team_id: uuid.UUID) 
 )
 async def add_member(session: SessionDep, user: CurrentUser, team_id: uuid.UUID, data: MemberCreate) -> MemberPublic:
     """Add a registered user to the team (owners and admins)."""
-    return await teams_service.add_member(session, team_id, user, data)
+    return MemberPublic.model_validate(await teams_service.add_member(session, team_id, user, data))
 
 
 @router.delete(

@@ -11,8 +11,8 @@ from app.api.deps import (
     Superuser,
     require_local_auth,
 )
+from app.api.errors import problem_responses
 from app.api.routes import API_PREFIX
-from app.core.errors import problem_responses
 from app.models.common import Page
 from app.models.tasks import TaskPublic, TaskStatus
 from app.models.users import PasswordChange, UserPublic, UserUpdate
@@ -53,13 +53,12 @@ async def list_my_tasks(
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this status.")] = None,
 ) -> Page[TaskPublic]:
     """Tasks assigned to the caller across their teams, newest first."""
-    items, total = await tasks_service.list_my_tasks(session, user, status, limit=page.limit, offset=page.offset)
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    tasks, total = await tasks_service.list_my_tasks(session, user, status, limit=page.limit, offset=page.offset)
+    return page.page([TaskPublic.model_validate(task) for task in tasks], total)
 
 
 @router.get("", response_model=Page[UserPublic], responses=problem_responses(403, 422))
 async def list_users(session: SessionDep, _: Superuser, page: PaginationDep) -> Page[UserPublic]:
     """Every user (superusers only)."""
     users, total = await users_service.list_users(session, limit=page.limit, offset=page.offset)
-    items = [UserPublic.model_validate(user) for user in users]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page.page([UserPublic.model_validate(user) for user in users], total)
