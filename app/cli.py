@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from app.core.config import Settings, describe_validation_error
+from app.core.config import ConfigurationError, Settings, load_settings
 
 # What the image's ENTRYPOINT runs and `bosun serve --production` execs (a test keeps the two identical).
 GUNICORN_ARGV = ["gunicorn", "--config", "python:app.gunicorn_conf", "app.main:create_app()"]
@@ -22,22 +22,6 @@ GUNICORN_ARGV = ["gunicorn", "--config", "python:app.gunicorn_conf", "app.main:c
 
 class CommandError(Exception):
     """A user mistake or an unusable environment: printed as one line, exit code 1."""
-
-
-def load_settings() -> Settings:
-    """Settings from the environment, or a one-line CommandError naming what is wrong."""
-    try:
-        return Settings.from_environment()
-    except ValidationError as exc:
-        raise CommandError(describe_validation_error(exc)) from exc
-
-
-def _require_database(settings: Settings) -> Settings:
-    try:
-        settings.database_url  # noqa: B018  (raises when unset or not PostgreSQL)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from exc
-    return settings
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -50,7 +34,7 @@ def exec_production(args: argparse.Namespace) -> None:
         os.environ["HOST"] = args.host
     if args.port is not None:
         os.environ["PORT"] = str(args.port)
-    _require_database(load_settings())
+    load_settings(require_database=True)
     gunicorn = shutil.which("gunicorn", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if gunicorn is None:
         raise CommandError("gunicorn is not installed")
@@ -75,12 +59,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
             raise CommandError(str(exc)) from exc
         # The environment carries the URL to uvicorn's reload worker processes.
         os.environ["DATABASE_URL"] = embedded.get_uri()
-        settings = load_settings()
         print(f"Embedded PostgreSQL running: {embedded.get_uri()}", file=sys.stderr)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so `finally` stops the database.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        upgrade(_require_database(settings))
+        upgrade(load_settings(require_database=True))
         host, port = args.host or "127.0.0.1", args.port or 8000
         base = f"http://{host}:{port}"
         print(f"Bosun API: {base}/api/v1  interactive docs: {base}/docs", file=sys.stderr)
@@ -103,7 +86,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
     from app.core.migrations import upgrade
 
-    settings = _require_database(load_settings())
+    settings = load_settings(require_database=True)
     try:
         upgrade(settings, args.revision)
     except AlembicCommandError as exc:
@@ -114,11 +97,8 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 def cmd_openapi(args: argparse.Namespace) -> None:
     from app.main import create_app
 
-    settings = load_settings()
-    if settings.DATABASE_URL is None:
-        # The document does not depend on the database; the engine is never connected.
-        settings = settings.model_copy(update={"DATABASE_URL": SecretStr("postgresql://unused@localhost/unused")})
-    document = json.dumps(create_app(settings).openapi(), indent=2) + "\n"
+    # Building the app opens nothing (resources come with its lifespan): no database settings needed.
+    document = json.dumps(create_app(load_settings()).openapi(), indent=2) + "\n"
     if args.path in (None, "-"):
         sys.stdout.write(document)
         return
@@ -163,7 +143,7 @@ async def _create_superuser(settings: Settings, email: str, password: str) -> st
 
 
 def cmd_create_superuser(args: argparse.Namespace) -> None:
-    settings = _require_database(load_settings())
+    settings = load_settings(require_database=True)
     password = _read_password(args.password_stdin)
     print(asyncio.run(_create_superuser(settings, args.email, password)), file=sys.stderr)
 
@@ -204,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except CommandError as exc:
+    except (CommandError, ConfigurationError) as exc:
         print(f"bosun: {exc}", file=sys.stderr)
         sys.exit(1)
     except OperationalError as exc:

@@ -13,26 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn import glogging
-from pydantic import ValidationError
 
-from app.core.config import Settings, describe_validation_error
-
-
-def _fail(message: str) -> None:
-    print(f"bosun: {message}", file=sys.stderr)
-    sys.exit(1)
+from app.core.config import ConfigurationError, Settings, load_settings
 
 
 def _load_settings() -> Settings:
     try:
-        settings = Settings.from_environment()
-    except ValidationError as exc:
-        _fail(describe_validation_error(exc))
-    try:
-        settings.database_url  # noqa: B018  (raises when unset or not PostgreSQL)
-    except ValueError as exc:
-        _fail(str(exc))
-    return settings
+        return load_settings(require_database=True)
+    except ConfigurationError as exc:
+        print(f"bosun: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _fresh_multiprocess_dir() -> str:

@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 import app.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from app.core.config import Settings
+from app.core.config import Settings, load_settings
 
 # Any constant works; it only has to be the same for every Bosun migrator.
 MIGRATION_LOCK_ID = 0x626F73756E  # "bosun"
@@ -21,8 +21,9 @@ target_metadata = SQLModel.metadata
 
 
 def _settings() -> Settings:
+    # Given by app.core.migrations; from the environment when the alembic command runs this file.
     settings = config.attributes.get("settings")
-    return settings if isinstance(settings, Settings) else Settings()
+    return settings if isinstance(settings, Settings) else load_settings()
 
 
 def _render_item(type_: str, obj: object, autogen_context: AutogenContext) -> str | Literal[False]:

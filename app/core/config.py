@@ -224,6 +224,28 @@ def normalize_database_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://...)")
 
 
+class ConfigurationError(ValueError):
+    """A configuration the service cannot run with, said in one line naming the setting."""
+
+
+def load_settings(*, require_database: bool = False) -> Settings:
+    """The settings of this process, from its environment (and `.env`): the one way the commands load them.
+
+    Raises ConfigurationError with one line when a setting is invalid, or (require_database) DATABASE_URL is unset
+    or not a PostgreSQL URL.
+    """
+    try:
+        settings = Settings.from_environment()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from exc
+    if require_database:
+        try:
+            settings.database_url  # noqa: B018  (raises when unset or not PostgreSQL)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
+    return settings
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One line naming each bad setting, for start-up errors."""
     problems = []

@@ -1,16 +1,20 @@
 """Alembic: the only way the schema is built; reversible, drift-free, safe to run concurrently."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 from alembic import command
 
-from app.core.migrations import alembic_config, code_heads, downgrade, upgrade
+from app.core.migrations import FILE_TEMPLATE, MIGRATIONS_DIR, alembic_config, code_heads, downgrade, upgrade
 from harness.api import make_settings
+from harness.paths import REPO_ROOT
 from harness.postgres import create_database, drop_database, libpq_url
 
 TABLES = {"users", "teams", "memberships", "projects", "tasks"}
@@ -96,3 +100,37 @@ def test_database_constraints_hold_without_the_app(empty_url: str) -> None:
                 "INSERT INTO memberships (id, team_id, user_id, role, joined_at) "
                 "SELECT gen_random_uuid(), t.id, gen_random_uuid(), 'boss', now() FROM teams t"
             )
+
+
+def test_the_service_migrates_without_the_source_tree(empty_url: str, tmp_path: Path) -> None:
+    """As installed (app/ and migrations/ side by side, no pyproject.toml): the configuration is built in code."""
+    for folder in ("app", "migrations"):
+        shutil.copytree(REPO_ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    script = (
+        "import app, sys\n"
+        "from app.core.config import Settings\n"
+        "from app.core.migrations import code_heads, upgrade\n"
+        "assert app.__file__.startswith(sys.argv[1]), app.__file__\n"
+        "upgrade(Settings.from_mapping({'DATABASE_URL': sys.argv[2]}))\n"
+        "print(','.join(sorted(code_heads())))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path), empty_url],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "pyproject.toml").exists()
+    assert set(result.stdout.strip().split(",")) == code_heads()
+    assert {revision(empty_url)} == code_heads()
+
+
+def test_the_alembic_command_uses_the_same_configuration() -> None:
+    """`alembic revision` reads [tool.alembic] in pyproject.toml: the same folder and file names as the service."""
+    tool = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["alembic"]
+    assert tool["script_location"].replace("%(here)s", str(REPO_ROOT)) == str(MIGRATIONS_DIR)
+    assert tool["file_template"] == FILE_TEMPLATE
