@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field as PydanticField
 from pydantic import field_validator
@@ -12,10 +13,14 @@ from app.models.common import InputModel, Ref, reject_null, utc_now
 from app.models.teams import Team
 from app.models.users import User, UserPublic
 
+# Each constraint once, for the table, its input shapes and its output.
+ProjectName = Annotated[str, PydanticField(min_length=1, max_length=200)]
+ProjectDescription = Annotated[str | None, PydanticField(max_length=5000)]
+
 
 class ProjectBase(SQLModel):
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
+    name: ProjectName
+    description: ProjectDescription = None
 
 
 class Project(ProjectBase, table=True):
@@ -34,13 +39,13 @@ class Project(ProjectBase, table=True):
 
 
 class ProjectCreate(InputModel):
-    name: str = PydanticField(min_length=1, max_length=200)
-    description: str | None = PydanticField(default=None, max_length=5000)
+    name: ProjectName
+    description: ProjectDescription = None
 
 
 class ProjectUpdate(InputModel):
-    name: str | None = PydanticField(default=None, min_length=1, max_length=200)
-    description: str | None = PydanticField(default=None, max_length=5000)
+    name: ProjectName | None = None
+    description: ProjectDescription = None
 
     _name_not_null = field_validator("name")(reject_null)
 

@@ -3,6 +3,7 @@
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field as PydanticField
 from pydantic import field_validator
@@ -27,9 +28,14 @@ class TaskPriority(StrEnum):
     urgent = "urgent"
 
 
+# Each constraint once, for the table, its input shapes and its output.
+TaskTitle = Annotated[str, PydanticField(min_length=1, max_length=300)]
+TaskDescription = Annotated[str | None, PydanticField(max_length=10000)]
+
+
 class TaskBase(SQLModel):
-    title: str = Field(min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=10000)
+    title: TaskTitle
+    description: TaskDescription = None
     status: TaskStatus = Field(default=TaskStatus.todo, sa_type=enum_type(TaskStatus, "task_status"))
     priority: TaskPriority = Field(default=TaskPriority.medium, sa_type=enum_type(TaskPriority, "task_priority"))
     due_date: date | None = None
@@ -56,8 +62,8 @@ class Task(TaskBase, table=True):
 
 
 class TaskCreate(InputModel):
-    title: str = PydanticField(min_length=1, max_length=300)
-    description: str | None = PydanticField(default=None, max_length=10000)
+    title: TaskTitle
+    description: TaskDescription = None
     status: TaskStatus = TaskStatus.todo
     priority: TaskPriority = TaskPriority.medium
     assignee_id: uuid.UUID | None = None
@@ -65,8 +71,8 @@ class TaskCreate(InputModel):
 
 
 class TaskUpdate(InputModel):
-    title: str | None = PydanticField(default=None, min_length=1, max_length=300)
-    description: str | None = PydanticField(default=None, max_length=10000)
+    title: TaskTitle | None = None
+    description: TaskDescription = None
     status: TaskStatus | None = None
     priority: TaskPriority | None = None
     assignee_id: uuid.UUID | None = None

@@ -3,6 +3,7 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field as PydanticField
 from sqlalchemy import DateTime, UniqueConstraint
@@ -23,8 +24,11 @@ class TeamRole(StrEnum):
         return self in (TeamRole.owner, TeamRole.admin)
 
 
+TeamName = Annotated[str, PydanticField(min_length=1, max_length=200)]
+
+
 class TeamBase(SQLModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: TeamName
 
 
 class Team(TeamBase, table=True):
@@ -49,7 +53,7 @@ class Membership(SQLModel, table=True):
 
 
 class TeamCreate(InputModel):
-    name: str = PydanticField(min_length=1, max_length=200)
+    name: TeamName
 
 
 class TeamPublic(TeamBase):

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field as PydanticField
 from sqlalchemy import DateTime
@@ -9,10 +10,12 @@ from sqlmodel import Field, SQLModel
 
 from app.models.common import InputModel, NormalizedEmail, utc_now
 
+FullName = Annotated[str | None, PydanticField(max_length=200)]
+
 
 class UserBase(SQLModel):
     email: str = Field(max_length=320)
-    full_name: str | None = Field(default=None, max_length=200)
+    full_name: FullName = None
 
 
 class User(UserBase, table=True):
@@ -30,12 +33,12 @@ class User(UserBase, table=True):
 class UserCreate(InputModel):
     email: NormalizedEmail
     password: str = PydanticField(min_length=8, max_length=128)
-    full_name: str | None = PydanticField(default=None, max_length=200)
+    full_name: FullName = None
 
 
 class UserUpdate(InputModel):
     email: NormalizedEmail | None = None
-    full_name: str | None = PydanticField(default=None, max_length=200)
+    full_name: FullName = None
 
 
 class PasswordChange(InputModel):
