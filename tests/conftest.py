@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers every table in the metadata)
 from app.core.config import Settings
+from app.core.db import Database
 from app.core.migrations import upgrade
 from app.core.security import create_access_token, hash_password
 from app.main import create_app
@@ -73,6 +74,14 @@ def clean_database(database_url: str) -> None:
 @pytest.fixture
 def settings(database_url: str, clean_database: None) -> Settings:
     return make_settings(database_url)
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The app's database layer on the empty test database, for service tests without HTTP."""
+    database = Database(settings)
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture
