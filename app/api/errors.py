@@ -44,13 +44,14 @@ def problem_response(
     detail: str,
     *,
     slug: str | None = None,
+    title: str | None = None,
     errors: list[ValidationIssue] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """Build a problem+json response."""
+    """Build a problem+json response (type and title from the status unless given)."""
     problem = Problem(
         type=PROBLEM_BASE + (slug or _SLUGS.get(status, "error")),
-        title=HTTPStatus(status).phrase,
+        title=title or HTTPStatus(status).phrase,
         status=status,
         detail=detail,
         errors=errors,
@@ -78,7 +79,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
-    return problem_response(exc.status, exc.detail, slug=exc.slug, headers=headers)
+    return problem_response(exc.status, exc.detail, slug=exc.slug, title=exc.title, headers=headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
