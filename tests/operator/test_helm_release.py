@@ -5,9 +5,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.cluster import REPO_ROOT, cluster_controllers, install_crd
+from harness.cluster import cluster_controllers, install_crd
 from harness.control_plane import ControlPlane
 from harness.operator import operator_process
+from harness.paths import REPO_ROOT
 from harness.postgres import create_database, drop_database
 from harness.releases import condition, get, head_revision, jobs_in, phase, schema_revision, wait_for
 
