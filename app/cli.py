@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from app.core.config import Settings, describe_validation_error
@@ -111,14 +111,17 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     print(f"database migrated to {args.revision}", file=sys.stderr)
 
 
-def cmd_openapi(args: argparse.Namespace) -> None:
+def openapi_document() -> str:
+    """The OpenAPI document as committed in `openapi.json`: built from default settings, never the environment,
+    so it is the same whoever writes it. The engine is never connected."""
     from app.main import create_app
 
-    settings = load_settings()
-    if settings.DATABASE_URL is None:
-        # The document does not depend on the database; the engine is never connected.
-        settings = settings.model_copy(update={"DATABASE_URL": SecretStr("postgresql://unused@localhost/unused")})
-    document = json.dumps(create_app(settings).openapi(), indent=2) + "\n"
+    settings = Settings.from_mapping({"DATABASE_URL": "postgresql://unused@localhost/unused"})
+    return json.dumps(create_app(settings).openapi(), indent=2) + "\n"
+
+
+def cmd_openapi(args: argparse.Namespace) -> None:
+    document = openapi_document()
     if args.path in (None, "-"):
         sys.stdout.write(document)
         return
