@@ -18,7 +18,7 @@ import {
   tasksCreateTask,
   teamsCreateTeam,
 } from '../src/client/index.ts';
-import { type Service, startService } from './service.ts';
+import { testEnvironment } from './service.ts';
 import { type Site, serveFolder } from './static.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -28,10 +28,10 @@ const TITLES = ['Ship the client', 'Review the contract'] as const;
 
 const skip = existsSync(CHROMIUM) ? false : `chromium not found at ${CHROMIUM}: apt-get install chromium`;
 
+const { apiUrl, allowedOrigin } = testEnvironment();
 let dist: string;
 let allowed: Site;
 let refused: Site;
-let service: Service;
 let browser: Browser;
 
 async function seed(url: string): Promise<void> {
@@ -55,21 +55,20 @@ before(async () => {
     build: { outDir: dist, emptyOutDir: true },
     logLevel: 'warn',
   });
-  [allowed, refused] = await Promise.all([serveFolder(dist), serveFolder(dist)]);
-  service = await startService([allowed.origin]);
-  await seed(service.url);
+  allowed = await serveFolder(dist, Number(new URL(allowedOrigin).port));
+  refused = await serveFolder(dist);
+  await seed(apiUrl);
   browser = await chromium.launch({ executablePath: CHROMIUM, chromiumSandbox: process.getuid?.() !== 0 });
 });
 
 after(async () => {
   await browser?.close();
-  await service?.stop();
   await Promise.all([allowed?.close(), refused?.close()]);
   if (dist) rmSync(dist, { recursive: true, force: true });
 });
 
 async function logIn(page: Page, origin: string): Promise<void> {
-  await page.goto(`${origin}/?api=${encodeURIComponent(service.url)}`);
+  await page.goto(`${origin}/?api=${encodeURIComponent(apiUrl)}`);
   await page.getByLabel('Email').fill(EMAIL);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Log in' }).click();

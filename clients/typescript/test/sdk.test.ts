@@ -1,7 +1,7 @@
 // The generated SDK against the real service: sign up, log in, create a team, a project and a task, read them
 // back with their generated types; errors arrive as typed problems.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { createClient } from '../src/client/client/index.ts';
 import {
@@ -19,22 +19,14 @@ import {
   type TeamPublic,
   usersReadMe,
 } from '../src/client/index.ts';
-import { type Service, startService } from './service.ts';
+import { testEnvironment } from './service.ts';
 
-let service: Service;
-
-before(async () => {
-  service = await startService();
-});
-
-after(async () => {
-  await service?.stop();
-});
+const { apiUrl } = testEnvironment();
 
 test('sign up, log in, create a team, project and task, and read them back typed', async () => {
   let token = '';
   // throwOnError per call types `data` as present (a failed call throws its problem).
-  const client = createClient({ baseUrl: service.url, auth: () => token });
+  const client = createClient({ baseUrl: apiUrl, auth: () => token });
   const ok = { client, throwOnError: true } as const;
   const email = 'ada@example.com';
   const password = 'correct-horse-battery';
@@ -86,7 +78,7 @@ test('sign up, log in, create a team, project and task, and read them back typed
 });
 
 test('errors are typed problems: 401 without a token, 412 for a stale If-Match', async () => {
-  const anonymous = createClient({ baseUrl: service.url });
+  const anonymous = createClient({ baseUrl: apiUrl });
   const unauthenticated = await usersReadMe({ client: anonymous });
   assert.equal(unauthenticated.response?.status, 401);
   const problem: Problem | undefined = unauthenticated.error;
@@ -95,7 +87,7 @@ test('errors are typed problems: 401 without a token, 412 for a stale If-Match',
 
   let token = '';
   // throwOnError per call types `data` as present (a failed call throws its problem).
-  const client = createClient({ baseUrl: service.url, auth: () => token });
+  const client = createClient({ baseUrl: apiUrl, auth: () => token });
   const ok = { client, throwOnError: true } as const;
   const email = 'grace@example.com';
   const password = 'correct-horse-battery';

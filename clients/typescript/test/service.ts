@@ -1,5 +1,6 @@
-// The real Bosun service for a test: `uv run bosun serve` on a free loopback port with an embedded PostgreSQL
+// The real Bosun service for the tests: `uv run bosun serve` on a free loopback port with an embedded PostgreSQL
 // in a temporary folder, started from that folder so no developer `.env` applies. stop() ends both.
+// global-setup.ts starts one per test run; test files read where it is with testEnvironment().
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -91,4 +92,14 @@ export async function startService(corsOrigins: string[] = []): Promise<Service>
     throw error;
   }
   return { url, stop };
+}
+
+/** What global-setup.ts started: the API's URL and the one browser origin in its CORS_ORIGINS. */
+export function testEnvironment(): { apiUrl: string; allowedOrigin: string } {
+  const apiUrl = process.env.BOSUN_TEST_API_URL;
+  const allowedOrigin = process.env.BOSUN_TEST_ALLOWED_ORIGIN;
+  if (!apiUrl || !allowedOrigin) {
+    throw new Error('no service: run the tests with `npm run test:e2e` (it starts one in test/global-setup.ts)');
+  }
+  return { apiUrl, allowedOrigin };
 }

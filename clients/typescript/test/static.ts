@@ -15,8 +15,8 @@ export interface Site {
   close(): Promise<void>;
 }
 
-/** Serve `folder` at http://127.0.0.1:<free port>; `/` is index.html. */
-export function serveFolder(folder: string): Promise<Site> {
+/** Serve `folder` at http://127.0.0.1:<port> (a free one by default); `/` is index.html. */
+export function serveFolder(folder: string, port = 0): Promise<Site> {
   const server: Server = createServer(async (request, response) => {
     const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
     const file = path.join(folder, pathname === '/' ? 'index.html' : pathname);
@@ -32,11 +32,11 @@ export function serveFolder(folder: string): Promise<Site> {
     }
   });
   return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
+      const bound = typeof address === 'object' && address ? address.port : port;
       resolve({
-        origin: `http://127.0.0.1:${port}`,
+        origin: `http://127.0.0.1:${bound}`,
         close: () => new Promise((done) => server.close(() => done())),
       });
     });
