@@ -57,6 +57,14 @@ def test_committed_document_matches_the_app() -> None:
         pytest.fail(f"openapi.json is not formatted as `bosun openapi` writes it: {REGENERATE}", pytrace=False)
 
 
+def test_the_document_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = openapi_document()
+    monkeypatch.setenv("PROJECT_NAME", "Somebody's Bosun")
+    monkeypatch.setenv("AUTH_MODE", "jwks")
+    monkeypatch.setenv("CORS_ORIGINS", '["http://localhost:5173"]')
+    assert openapi_document() == expected
+
+
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(openapi_document())

@@ -39,7 +39,12 @@ function exited(child: ChildProcess): Promise<void> {
 
 async function waitUntilReady(url: string, child: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
+  let spawnError: Error | undefined;
+  child.once('error', (error) => (spawnError = error));
   while (Date.now() < deadline) {
+    if (spawnError) {
+      throw new Error(`cannot start \`uv run bosun serve\` (is uv on PATH?): ${spawnError.message}`);
+    }
     if (child.exitCode !== null) {
       throw new Error(`bosun serve exited with ${child.exitCode}:\n${output()}`);
     }
