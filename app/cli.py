@@ -94,11 +94,17 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     print(f"database migrated to {args.revision}", file=sys.stderr)
 
 
-def cmd_openapi(args: argparse.Namespace) -> None:
+def openapi_document() -> str:
+    """The OpenAPI document as committed in `openapi.json`: built from default settings, never the environment,
+    so it is the same whoever writes it. The engine is never connected."""
     from app.main import create_app
 
     # Building the app opens nothing (resources come with its lifespan): no database settings needed.
-    document = json.dumps(create_app(load_settings()).openapi(), indent=2) + "\n"
+    return json.dumps(create_app(Settings.from_mapping({})).openapi(), indent=2) + "\n"
+
+
+def cmd_openapi(args: argparse.Namespace) -> None:
+    document = openapi_document()
     if args.path in (None, "-"):
         sys.stdout.write(document)
         return
