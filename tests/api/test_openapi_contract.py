@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
+from app.api.errors import PROBLEM_CONTENT_TYPE
 from app.cli import openapi_document
-from app.core.errors import PROBLEM_CONTENT_TYPE
 from app.main import create_app
 from harness.api import make_settings
 
