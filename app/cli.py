@@ -48,7 +48,6 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from app.core.embedded_postgres import EmbeddedPostgresUnavailable, start_embedded_postgres
-    from app.core.migrations import upgrade
 
     settings = load_settings()
     embedded = None
@@ -63,7 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so `finally` stops the database.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        upgrade(load_settings(require_database=True))
+        _migrate(load_settings(require_database=True))
         host, port = args.host or "127.0.0.1", args.port or 8000
         base = f"http://{host}:{port}"
         print(f"Bosun API: {base}/api/v1  interactive docs: {base}/docs", file=sys.stderr)
@@ -81,16 +80,27 @@ def cmd_serve(args: argparse.Namespace) -> None:
             embedded.stop()
 
 
-def cmd_migrate(args: argparse.Namespace) -> None:
+def _migrate(settings: Settings, revision: str = "head") -> None:
+    """Upgrade the database; a refused revision or a lock/statement timeout becomes one CommandError line."""
     from alembic.util import CommandError as AlembicCommandError
+    from sqlalchemy.exc import DBAPIError
 
+    from app.core.migration_timeouts import describe_timeout
     from app.core.migrations import upgrade
 
-    settings = load_settings(require_database=True)
     try:
-        upgrade(settings, args.revision)
+        upgrade(settings, revision)
     except AlembicCommandError as exc:
         raise CommandError(f"migration failed: {exc}") from exc
+    except DBAPIError as exc:
+        reason = describe_timeout(exc, settings)
+        if reason is None:
+            raise
+        raise CommandError(f"migration failed: {reason}") from exc
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    _migrate(load_settings(require_database=True), args.revision)
     print(f"database migrated to {args.revision}", file=sys.stderr)
 
 

@@ -1,17 +1,19 @@
-"""Alembic environment: async psycopg engine, one transaction under an advisory lock."""
+"""Alembic environment: async psycopg engine, one transaction under an advisory lock, with lock and statement
+timeouts (rendered into `--sql` output too, so the SQL that squawk lints is the SQL that runs)."""
 
 import asyncio
 from typing import Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import Connection, pool, text
+from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 import app.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from app.core.config import Settings, load_settings
+from app.core.migration_timeouts import session_timeouts
 
 # Any constant works; it only has to be the same for every Bosun migrator.
 MIGRATION_LOCK_ID = 0x626F73756E  # "bosun"
@@ -33,10 +35,23 @@ def _render_item(type_: str, obj: object, autogen_context: AutogenContext) -> st
     return False
 
 
+def _prepare(settings: Settings) -> None:
+    """Take the migration lock, then bound every later lock wait and statement.
+
+    The lock is session-level, so it is still held inside Alembic's autocommit blocks (CREATE INDEX CONCURRENTLY);
+    it is released when the connection closes. Concurrent upgrades (two pods, or a Job and a developer) wait here,
+    then see the first one's result and have nothing left to do. The timeouts come after the lock, so waiting for
+    another migrator is not cut short; they are session-wide, so they outlive the autocommit blocks' commits too.
+    """
+    context.execute(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})")
+    for statement in session_timeouts(settings):
+        context.execute(statement)
+
+
 def run_migrations_offline() -> None:
-    """Emit SQL to stdout instead of running it (`alembic upgrade --sql`)."""
+    """Emit SQL to stdout instead of running it (`alembic upgrade --sql`); needs no database."""
     context.configure(
-        url=_settings().database_url,
+        dialect_name="postgresql",
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
@@ -44,25 +59,26 @@ def run_migrations_offline() -> None:
         render_item=_render_item,
     )
     with context.begin_transaction():
+        _prepare(_settings())
         context.run_migrations()
 
 
-def _run(connection: Connection) -> None:
+def _run(connection: Connection, settings: Settings) -> None:
     context.configure(
         connection=connection, target_metadata=target_metadata, compare_type=True, render_item=_render_item
     )
     with context.begin_transaction():
-        # Serialise concurrent upgrades (two pods, or a Job and a developer): the second waits, then sees the
-        # first one's result and has nothing left to do.
-        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        _prepare(settings)
         context.run_migrations()
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(_settings().database_url, poolclass=pool.NullPool)
+    settings = _settings()
+    # NullPool: the connection really closes at the end, which releases the session-level migration lock.
+    engine = create_async_engine(settings.database_url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(_run)
+            await connection.run_sync(_run, settings)
     finally:
         await engine.dispose()
 

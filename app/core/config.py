@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     DB_MAX_OVERFLOW: int = Field(default=10, ge=0, le=100)
     DB_POOL_TIMEOUT: float = Field(default=10.0, gt=0, le=120)
     DB_CONNECT_TIMEOUT: int = Field(default=5, ge=1, le=60)
+    # Migrations run while the previous version serves traffic: a statement waiting for a lock queues every request
+    # behind it, so it gives up quickly; one that runs too long is cancelled. Seconds; at least 1 ms (0 would mean
+    # "no timeout" to PostgreSQL).
+    MIGRATION_LOCK_TIMEOUT: float = Field(default=5.0, ge=0.001, le=600)
+    MIGRATION_STATEMENT_TIMEOUT: float = Field(default=300.0, ge=0.001, le=24 * 3600)
 
     SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=60, ge=1, le=60 * 24 * 30)

@@ -1,0 +1,142 @@
+"""Migrations run under lock and statement timeouts: a blocked migration fails fast, says why, changes nothing."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic import command
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from app.core.config import Settings
+from app.core.migration_timeouts import describe_timeout, session_timeouts
+from app.core.migrations import code_heads, upgrade
+from harness.api import make_settings
+from harness.migration_files import add_revision, copy_migrations
+from harness.migration_lint import alembic_config
+from harness.postgres import create_database, drop_database, libpq_url
+
+
+@pytest.fixture
+def migrated_url(admin_url: str) -> Iterator[str]:
+    """A database at the code's head, for revisions added on top of it."""
+    url = create_database(admin_url, "bosun_timeouts")
+    upgrade(make_settings(url))
+    yield url
+    drop_database(admin_url, url)
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    return copy_migrations(tmp_path / "migrations")
+
+
+@pytest.fixture
+def reader(migrated_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """Another session with an open transaction that has read `tasks` (so it holds ACCESS SHARE on it)."""
+    with psycopg.connect(libpq_url(migrated_url)) as conn:
+        conn.execute("SELECT count(*) FROM tasks")
+        yield conn
+        conn.rollback()
+
+
+def columns(url: str, table: str) -> set[str]:
+    with psycopg.connect(libpq_url(url)) as conn:
+        rows = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,))
+        return {row[0] for row in rows}
+
+
+def version(url: str) -> set[str]:
+    with psycopg.connect(libpq_url(url)) as conn:
+        return {row[0] for row in conn.execute("SELECT version_num FROM alembic_version")}
+
+
+def test_a_migration_blocked_by_a_lock_fails_fast_and_changes_nothing(
+    migrations: Path, migrated_url: str, reader: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    add_revision(
+        migrations,
+        """
+        op.create_table("labels", sa.Column("id", sa.Uuid(), primary_key=True))
+        op.add_column("tasks", sa.Column("estimate", sa.BigInteger(), nullable=True))
+        """,
+    )
+    settings = make_settings(migrated_url, MIGRATION_LOCK_TIMEOUT=0.2)
+    with pytest.raises(OperationalError) as failure:
+        command.upgrade(alembic_config(migrations, settings), "head")
+    message = describe_timeout(failure.value, settings)
+    assert message is not None
+    assert message.startswith("lock wait timeout: gave up after 0.2s (MIGRATION_LOCK_TIMEOUT)")
+    assert "a lock on table tasks held by another transaction" in message
+    assert "ALTER TABLE tasks ADD COLUMN estimate BIGINT" in message
+    # Transactional DDL: the table created before the blocked statement is gone too.
+    assert "estimate" not in columns(migrated_url, "tasks")
+    assert columns(migrated_url, "labels") == set()
+    assert version(migrated_url) == set(code_heads())
+    # Once the reader is gone the same migration goes through.
+    reader.rollback()
+    command.upgrade(alembic_config(migrations, settings), "head")
+    assert "estimate" in columns(migrated_url, "tasks")
+
+
+def test_a_long_statement_is_cancelled(migrations: Path, migrated_url: str) -> None:
+    add_revision(migrations, 'op.execute("SELECT pg_sleep(5)")')
+    settings = make_settings(migrated_url, MIGRATION_STATEMENT_TIMEOUT=0.1)
+    with pytest.raises(OperationalError) as failure:
+        command.upgrade(alembic_config(migrations, settings), "head")
+    assert describe_timeout(failure.value, settings) == (
+        "statement timeout: a statement ran longer than 0.1s (MIGRATION_STATEMENT_TIMEOUT) and was cancelled "
+        "(statement: SELECT pg_sleep(5))"
+    )
+    assert version(migrated_url) == set(code_heads())
+
+
+def test_bosun_migrate_says_it_was_a_lock_wait(migrated_url: str) -> None:
+    """The last line of the migration Job's log (shown by the operator) says what happened, and the exit code is 1."""
+    with psycopg.connect(libpq_url(migrated_url)) as blocker:
+        blocker.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
+        env = {**os.environ, "DATABASE_URL": migrated_url, "MIGRATION_LOCK_TIMEOUT": "0.3"}
+        bosun = os.path.join(os.path.dirname(sys.executable), "bosun")
+        result = subprocess.run([bosun, "migrate"], env=env, capture_output=True, text=True, timeout=120)
+        blocker.rollback()
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "bosun: migration failed: lock wait timeout: gave up after 0.3s (MIGRATION_LOCK_TIMEOUT) waiting for a lock "
+        "on table alembic_version held by another transaction; run the migration again when that transaction has "
+        "ended (statement: SELECT alembic_version.version_num FROM alembic_version)"
+    ]
+
+
+def test_other_database_errors_are_not_called_timeouts(migrations: Path, migrated_url: str) -> None:
+    add_revision(migrations, 'op.execute("SELECT no_such_function()")')
+    settings = make_settings(migrated_url)
+    with pytest.raises(DBAPIError) as failure:
+        command.upgrade(alembic_config(migrations, settings), "head")
+    assert describe_timeout(failure.value, settings) is None
+    assert describe_timeout(ValueError("x"), settings) is None
+
+
+def test_timeouts_are_set_in_milliseconds() -> None:
+    settings = Settings.from_mapping({"MIGRATION_LOCK_TIMEOUT": "2.5", "MIGRATION_STATEMENT_TIMEOUT": 600})
+    assert session_timeouts(settings) == ["SET lock_timeout = '2500ms'", "SET statement_timeout = '600000ms'"]
+    assert session_timeouts(Settings.from_mapping({})) == [
+        "SET lock_timeout = '5000ms'",
+        "SET statement_timeout = '300000ms'",
+    ]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "0.0001", "nan", "inf", "", "5s", "\x00", "1e308", "601"])
+def test_bad_lock_timeouts_are_refused(value: str) -> None:
+    """0 would mean "wait forever" to PostgreSQL; anything that is not a sane number of seconds is refused."""
+    with pytest.raises(ValidationError, match="MIGRATION_LOCK_TIMEOUT"):
+        Settings.from_mapping({"MIGRATION_LOCK_TIMEOUT": value})
+
+
+def test_bad_statement_timeouts_are_refused() -> None:
+    for value in ("0", "-5", "86401", "abc", [1]):
+        with pytest.raises(ValidationError, match="MIGRATION_STATEMENT_TIMEOUT"):
+            Settings.from_mapping({"MIGRATION_STATEMENT_TIMEOUT": value})
