@@ -26,6 +26,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
+from alembic.util import CommandError
 
 from app.core.config import Settings
 from harness.squawk import NOT_BUILT, built, squawk_path
@@ -118,7 +119,12 @@ def lint(migrations: Path = MIGRATIONS, config: Path = SQUAWK_CONFIG, sql_dir: P
         files: dict[str, tuple[Script, list[str]]] = {}
         for number, script in enumerate(scripts, start=1):
             path = folder / f"{number:04d}_{script.revision}.sql"
-            text = render(migrations, script)
+            try:
+                text = render(migrations, script)
+            except Exception as exc:  # a revision that cannot be rendered cannot be linted: that is its finding
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                findings.append(_finding(script, "offline-render", f"alembic upgrade --sql fails: {reason}"))
+                continue
             path.write_text(text)
             files[str(path)] = (script, text.splitlines())
             if "squawk-ignore" in text.lower():
@@ -155,7 +161,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not built():
         raise SystemExit(f"lint-migrations: {NOT_BUILT}")
-    findings = lint(args.migrations, SQUAWK_CONFIG, args.sql_dir)
+    if not (args.migrations / "env.py").is_file() or not (args.migrations / "versions").is_dir():
+        raise SystemExit(f"lint-migrations: {args.migrations} is not an Alembic folder (env.py, versions/)")
+    try:
+        findings = lint(args.migrations, SQUAWK_CONFIG, args.sql_dir)
+    except (OSError, CommandError) as exc:
+        raise SystemExit(f"lint-migrations: {exc}") from exc
     count = len(revisions(args.migrations))
     for finding in findings:
         print(finding)

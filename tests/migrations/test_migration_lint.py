@@ -15,18 +15,21 @@ from harness.squawk import NOT_BUILT, built
 
 pytestmark = pytest.mark.skipif(not built(), reason=NOT_BUILT)
 
-# The README's expand/contract example (also in migrations/script.py.mako), on an existing table.
-SAFE_REQUIRED_COLUMN = """
-    op.add_column("tasks", sa.Column("estimate", sa.BigInteger(), nullable=True))
+# The README's expand/contract example (also in migrations/script.py.mako): three releases, on an existing table.
+SAFE_REQUIRED_COLUMN = [
+    'op.add_column("tasks", sa.Column("estimate", sa.BigInteger(), nullable=True))',
+    """
     op.execute("UPDATE tasks SET estimate = 0 WHERE estimate IS NULL")
     op.create_check_constraint(
-        "ck_tasks_estimate_not_null", "tasks", sa.text("estimate IS NOT NULL"), postgresql_not_valid=True
+        op.f("ck_tasks_estimate_not_null"), "tasks", sa.text("estimate IS NOT NULL"), postgresql_not_valid=True
     )
-    with op.get_context().autocommit_block():
-        op.execute("ALTER TABLE tasks VALIDATE CONSTRAINT ck_tasks_estimate_not_null")
+    """,
+    """
+    op.execute("ALTER TABLE tasks VALIDATE CONSTRAINT ck_tasks_estimate_not_null")
     op.alter_column("tasks", "estimate", nullable=False)
-    op.drop_constraint("ck_tasks_estimate_not_null", "tasks", type_="check")
-"""
+    op.drop_constraint(op.f("ck_tasks_estimate_not_null"), "tasks", type_="check")
+    """,
+]
 SAFE_INDEX = """
     with op.get_context().autocommit_block():
         op.create_index("ix_tasks_title", "tasks", ["title"], postgresql_concurrently=True, if_not_exists=True)
@@ -70,8 +73,8 @@ def test_unsafe_revision_is_refused_naming_revision_and_rule(migrations: Path, u
 
 
 def test_safe_forms_pass_and_run(migrations: Path, admin_url: str) -> None:
-    add_revision(migrations, SAFE_REQUIRED_COLUMN)
-    add_revision(migrations, SAFE_INDEX)
+    for upgrade in [*SAFE_REQUIRED_COLUMN, SAFE_INDEX]:
+        add_revision(migrations, upgrade)
     assert [str(finding) for finding in lint(migrations)] == []
     # ...and they really run: upgrade an empty database through them.
     url = create_database(admin_url, "bosun_safe_forms")
@@ -99,3 +102,9 @@ def test_only_a_declared_exception_is_honoured(migrations: Path) -> None:
     assert (commented, "squawk-ignore") in findings
     assert (stale, "ban-drop-column") in findings
     assert (reasonless, "squawk_ignore") in findings
+
+
+def test_a_revision_that_cannot_be_rendered_offline_is_refused(migrations: Path) -> None:
+    """The lint only sees SQL rendered with --sql: a revision that reads query results cannot be checked."""
+    revision = add_revision(migrations, 'op.get_bind().execute(sa.text("SELECT 1")).scalar_one()')
+    assert [(finding.revision, finding.rule) for finding in lint(migrations)] == [(revision, "offline-render")]
