@@ -1,13 +1,13 @@
 """Scratch copies of the migrations folder, for tests that add revisions (never into migrations/versions)."""
 
 import shutil
-import textwrap
 import uuid
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
 from harness.migration_lint import MIGRATIONS
+from harness.releases import revision
 
 
 def copy_migrations(destination: Path) -> Path:
@@ -17,28 +17,10 @@ def copy_migrations(destination: Path) -> Path:
 
 
 def add_revision(migrations: Path, upgrade: str, module: str = "") -> str:
-    """Write a revision on top of the folder's head: `upgrade` is the body of upgrade(), `module` extra
-    module-level code (e.g. a `squawk_ignore` declaration). Returns its revision id."""
-    script = ScriptDirectory(str(migrations))
-    head = script.get_current_head()
-    revision = uuid.uuid4().hex[:12]
-    text = f'''"""test revision {revision}"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{revision}"
-down_revision = {head!r}
-branch_labels = None
-depends_on = None
-{textwrap.dedent(module)}
-
-def upgrade() -> None:
-{textwrap.indent(textwrap.dedent(upgrade).strip(), "    ")}
-
-
-def downgrade() -> None:
-    pass
-'''
-    (migrations / "versions" / f"29990101_{revision}_test.py").write_text(text)
-    return revision
+    """Write a revision on top of the folder's head (see `revision` for the arguments); returns its id."""
+    head = ScriptDirectory(str(migrations)).get_current_head()
+    assert head is not None, f"{migrations} has no revisions"
+    revision_id = uuid.uuid4().hex[:12]
+    text = revision(head, revision_id, upgrade, module)
+    (migrations / "versions" / f"29990101_{revision_id}_test.py").write_text(text)
+    return revision_id

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import textwrap
 import time
 from collections.abc import Callable
 from typing import Any
@@ -130,12 +131,14 @@ def column_exists(url: str, table: str, column: str) -> bool:
         return conn.execute(query, (table, column)).fetchone() is not None
 
 
-def revision(down: str, revision_id: str, body: str) -> str:
-    """An Alembic revision file after `down`."""
+def revision(down: str, revision_id: str, body: str, module: str = "") -> str:
+    """An Alembic revision file after `down`: `body` is the body of upgrade() (one or more lines), `module` extra
+    module-level code (e.g. a `squawk_ignore` declaration)."""
     return (
         f'"""test revision"""\nimport sqlalchemy as sa\nfrom alembic import op\n\nrevision = "{revision_id}"\n'
-        f'down_revision = "{down}"\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade() -> None:\n'
-        f"    {body}\n\n\ndef downgrade() -> None:\n    pass\n"
+        f'down_revision = "{down}"\nbranch_labels = None\ndepends_on = None\n{textwrap.dedent(module)}\n\n'
+        f"def upgrade() -> None:\n{textwrap.indent(textwrap.dedent(body).strip(), '    ')}\n\n\n"
+        "def downgrade() -> None:\n    pass\n"
     )
 
 

@@ -7,12 +7,13 @@ from functools import partial
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from harness.cluster import DeploymentController, JobRunner, cluster_controllers, image_source, install_crd
 from harness.control_plane import ControlPlane
 from harness.operator import OperatorProcess, operator_process
-from harness.postgres import create_database, drop_database
+from harness.postgres import create_database, drop_database, libpq_url
 from harness.releases import (
     IMAGE,
     apply,
@@ -180,6 +181,37 @@ def test_a_failed_migration_keeps_the_old_image_serving(
         body = wait_for(kube, namespace, phase("Ready"))
     assert deployment_image(kube, namespace) == fixed
     assert column_exists(empty_database, "tasks", "x")
+
+
+@pytest.mark.usefixtures("crd")
+def test_a_migration_blocked_by_a_lock_says_so_in_migration_failed(
+    kube: ControlPlane, namespace: str, empty_database: str, tmp_path: Path
+) -> None:
+    """A long transaction on the table: the Job gives up after MIGRATION_LOCK_TIMEOUT and the status says why."""
+    v2 = "registry.example.com/team/bosun:2.0.0"
+    extra = {
+        "99990003_add_estimate.py": revision(
+            head_revision(), "99990003", 'op.add_column("tasks", sa.Column("estimate", sa.BigInteger(), nullable=True))'
+        )
+    }
+    images = {v2: image_source(tmp_path / "v2", extra)}
+    database_secret(kube, namespace, empty_database)
+    settings = {**release()["spec"]["settings"], "MIGRATION_LOCK_TIMEOUT": "0.5"}
+    with cluster_controllers(kube, namespace, images=images), operator_process(kube, [namespace]):
+        apply(kube, namespace, release(settings=settings))
+        wait_for(kube, namespace, phase("Ready"))
+        with psycopg.connect(libpq_url(empty_database)) as reader:
+            reader.execute("SELECT count(*) FROM tasks")  # an open transaction that has read tasks
+            apply(kube, namespace, release(image=v2, settings=settings))
+            body = wait_for(kube, namespace, phase("MigrationFailed"))
+            reader.rollback()
+    message = condition(body, "Migrated")["message"]
+    assert (
+        "bosun: migration failed: lock wait timeout: gave up after 0.5s (MIGRATION_LOCK_TIMEOUT) waiting for a lock "
+        "on table tasks held by another transaction" in message
+    )
+    assert deployment_image(kube, namespace) == IMAGE
+    assert not column_exists(empty_database, "tasks", "estimate")
 
 
 INVALID = {
