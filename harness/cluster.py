@@ -26,6 +26,7 @@ import httpx
 
 from harness.control_plane import ControlPlane
 from harness.paths import REPO_ROOT
+from harness.releases import head_revision, revision
 
 CRD = REPO_ROOT / "charts" / "bosun-operator" / "crds" / "appreleases.bosun.dev.yaml"
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -50,6 +51,11 @@ def image_source(folder: Path, extra_revisions: dict[str, str] | None = None) ->
     for filename, text in (extra_revisions or {}).items():
         (folder / "migrations" / "versions" / filename).write_text(text)
     return folder
+
+
+def image_with_revision(folder: Path, revision_id: str, upgrade: str) -> Path:
+    """A copy of the service's code with one more Alembic revision on top of the code's head."""
+    return image_source(folder, {f"{revision_id}_test.py": revision(head_revision(), revision_id, upgrade)})
 
 
 @dataclass

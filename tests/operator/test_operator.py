@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from harness.cluster import DeploymentController, JobRunner, cluster_controllers, image_source, install_crd
+from harness.cluster import DeploymentController, JobRunner, cluster_controllers, image_with_revision, install_crd
 from harness.control_plane import ControlPlane
 from harness.operator import OperatorProcess, operator_process
 from harness.postgres import create_database, drop_database, libpq_url
@@ -28,7 +28,6 @@ from harness.releases import (
     jobs_in,
     phase,
     release,
-    revision,
     schema_revision,
     wait_for,
     wait_until,
@@ -114,12 +113,8 @@ def test_upgrade_migrates_before_the_new_image_rolls_out(
     kube: ControlPlane, namespace: str, empty_database: str, tmp_path: Path
 ) -> None:
     v2 = "registry.example.com/team/bosun:2.0.0"
-    extra = {
-        "99990001_add_estimate.py": revision(
-            head_revision(), "99990001", 'op.add_column("tasks", sa.Column("estimate", sa.Integer(), nullable=True))'
-        )
-    }
-    images = {v2: image_source(tmp_path / "v2", extra)}
+    estimate = 'op.add_column("tasks", sa.Column("estimate", sa.Integer(), nullable=True))'
+    images = {v2: image_with_revision(tmp_path / "v2", "99990001", estimate)}
     seen: list[tuple[str, bool]] = []
     database_secret(kube, namespace, empty_database)
     with cluster_controllers(kube, namespace, images=images) as (jobs, deployments):
@@ -147,17 +142,12 @@ def test_a_failed_migration_keeps_the_old_image_serving(
     kube: ControlPlane, namespace: str, empty_database: str, tmp_path: Path
 ) -> None:
     broken, fixed = "registry.example.com/team/bosun:2.0.0", "registry.example.com/team/bosun:2.0.1"
-    bad = {
-        "99990002_broken.py": revision(
-            head_revision(), "99990002", 'op.execute("ALTER TABLE no_such_table ADD COLUMN x int")'
-        )
+    bad = 'op.execute("ALTER TABLE no_such_table ADD COLUMN x int")'
+    good = 'op.add_column("tasks", sa.Column("x", sa.Integer(), nullable=True))'
+    images = {
+        broken: image_with_revision(tmp_path / "broken", "99990002", bad),
+        fixed: image_with_revision(tmp_path / "fixed", "99990002", good),
     }
-    good = {
-        "99990002_fixed.py": revision(
-            head_revision(), "99990002", 'op.add_column("tasks", sa.Column("x", sa.Integer(), nullable=True))'
-        )
-    }
-    images = {broken: image_source(tmp_path / "broken", bad), fixed: image_source(tmp_path / "fixed", good)}
     database_secret(kube, namespace, empty_database)
     with cluster_controllers(kube, namespace, images=images) as (jobs, _), operator_process(kube, [namespace]):
         apply(kube, namespace, release())
@@ -189,12 +179,8 @@ def test_a_migration_blocked_by_a_lock_says_so_in_migration_failed(
 ) -> None:
     """A long transaction on the table: the Job gives up after MIGRATION_LOCK_TIMEOUT and the status says why."""
     v2 = "registry.example.com/team/bosun:2.0.0"
-    extra = {
-        "99990003_add_estimate.py": revision(
-            head_revision(), "99990003", 'op.add_column("tasks", sa.Column("estimate", sa.BigInteger(), nullable=True))'
-        )
-    }
-    images = {v2: image_source(tmp_path / "v2", extra)}
+    estimate = 'op.add_column("tasks", sa.Column("estimate", sa.BigInteger(), nullable=True))'
+    images = {v2: image_with_revision(tmp_path / "v2", "99990003", estimate)}
     database_secret(kube, namespace, empty_database)
     settings = {**release()["spec"]["settings"], "MIGRATION_LOCK_TIMEOUT": "0.5"}
     with cluster_controllers(kube, namespace, images=images), operator_process(kube, [namespace]):
