@@ -40,12 +40,10 @@ def _statement(text: str | None) -> str:
     return one_line if len(one_line) <= _STATEMENT_CHARS else one_line[: _STATEMENT_CHARS - 3] + "..."
 
 
-def _relation(exc: DBAPIError) -> str | None:
-    table = getattr(getattr(exc.orig, "diag", None), "table_name", None)
-    if table:
-        return str(table)
-    match = _RELATION.search(exc.statement or "")
-    return match.group(1).strip('"') if match else None
+def _relation(statement: str | None) -> str | None:
+    # PostgreSQL does not say which relation a lock timeout waited for: the statement does.
+    match = _RELATION.search(statement or "")
+    return match.group(1).replace('"', "") if match else None
 
 
 def describe_timeout(exc: BaseException, settings: Settings) -> str | None:
@@ -54,7 +52,7 @@ def describe_timeout(exc: BaseException, settings: Settings) -> str | None:
         return None
     statement = _statement(exc.statement)
     if isinstance(exc.orig, psycopg.errors.LockNotAvailable):
-        table = _relation(exc)
+        table = _relation(exc.statement)
         where = f"a lock on table {table}" if table else "a lock"
         return (
             f"lock wait timeout: gave up after {settings.MIGRATION_LOCK_TIMEOUT:g}s (MIGRATION_LOCK_TIMEOUT) waiting "

@@ -115,6 +115,26 @@ def test_other_database_errors_are_not_called_timeouts(migrations: Path, migrate
     assert describe_timeout(ValueError("x"), settings) is None
 
 
+@pytest.mark.parametrize(
+    ("statement", "where"),
+    [
+        ("ALTER TABLE tasks ADD COLUMN x int", "a lock on table tasks held"),
+        ('CREATE INDEX CONCURRENTLY IF NOT EXISTS ix ON ONLY public."My Tasks" (x)', "on table public.My Tasks held"),
+        ("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE", "on table projects held"),
+        ("UPDATE tasks SET estimate = 0 WHERE estimate IS NULL", "on table tasks held"),
+        ("SELECT pg_sleep(1)", "waiting for a lock held"),
+        ("\x00" + "x" * 10_000, "waiting for a lock held"),
+    ],
+)
+def test_the_lock_wait_message_names_the_table_when_it_can(statement: str, where: str) -> None:
+    error = OperationalError(statement, {}, psycopg.errors.LockNotAvailable("canceling statement due to lock timeout"))
+    message = describe_timeout(error, Settings.from_mapping({}))
+    assert message is not None
+    assert where in message
+    assert "\n" not in message
+    assert len(message) < 400
+
+
 def test_timeouts_are_set_in_milliseconds() -> None:
     settings = Settings.from_mapping({"MIGRATION_LOCK_TIMEOUT": "2.5", "MIGRATION_STATEMENT_TIMEOUT": 600})
     assert session_timeouts(settings) == ["SET lock_timeout = '2500ms'", "SET statement_timeout = '600000ms'"]
