@@ -6,13 +6,13 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
-from harness.migration_lint import MIGRATIONS
+from app.core.migrations import MIGRATIONS_DIR
 from harness.releases import revision
 
 
 def copy_migrations(destination: Path) -> Path:
     """A copy of migrations/ (env.py, template, revisions) at `destination`."""
-    shutil.copytree(MIGRATIONS, destination, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(MIGRATIONS_DIR, destination, ignore=shutil.ignore_patterns("__pycache__"))
     return destination
 
 

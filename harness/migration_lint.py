@@ -29,11 +29,11 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 
 from app.core.config import Settings
+from app.core.migrations import MIGRATIONS_DIR
+from harness.paths import REPO_ROOT
 from harness.squawk import NOT_BUILT, built, squawk_path
 
-ROOT = Path(__file__).resolve().parents[1]
-MIGRATIONS = ROOT / "migrations"
-SQUAWK_CONFIG = MIGRATIONS / "squawk.toml"
+SQUAWK_CONFIG = MIGRATIONS_DIR / "squawk.toml"
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def _squawk(files: list[Path], config: Path) -> list[dict[str, object]]:
     return violations
 
 
-def lint(migrations: Path = MIGRATIONS, config: Path = SQUAWK_CONFIG, sql_dir: Path | None = None) -> list[Finding]:
+def lint(migrations: Path = MIGRATIONS_DIR, config: Path = SQUAWK_CONFIG, sql_dir: Path | None = None) -> list[Finding]:
     """Render every revision of `migrations` and lint it; the findings that are not declared exceptions."""
     findings: list[Finding] = []
     scripts = revisions(migrations)
@@ -150,13 +150,13 @@ def lint(migrations: Path = MIGRATIONS, config: Path = SQUAWK_CONFIG, sql_dir: P
 
 def _finding(script: Script, rule: str, message: str, sql: str = "") -> Finding:
     path = Path(script.path)
-    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
     return Finding(script.revision, str(shown), rule, message, sql)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="lint-migrations", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--migrations", type=Path, default=MIGRATIONS, help="Alembic folder (default: migrations/)")
+    parser.add_argument("--migrations", type=Path, default=MIGRATIONS_DIR, help="Alembic folder (default: migrations/)")
     parser.add_argument("--sql-dir", type=Path, help="keep the rendered SQL here (default: a temporary folder)")
     args = parser.parse_args(argv)
     if not built():
@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(finding)
     if findings:
         raise SystemExit(f"lint-migrations: {len(findings)} problem(s) in {count} revision(s)")
-    print(f"lint-migrations: {count} revision(s) pass squawk {SQUAWK_CONFIG.relative_to(ROOT)}", file=sys.stderr)
+    print(f"lint-migrations: {count} revision(s) pass squawk {SQUAWK_CONFIG.relative_to(REPO_ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

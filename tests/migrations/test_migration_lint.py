@@ -9,7 +9,8 @@ from alembic import command
 
 from harness.api import make_settings
 from harness.migration_files import add_revision, copy_migrations
-from harness.migration_lint import ROOT, alembic_config, lint
+from harness.migration_lint import alembic_config, lint
+from harness.paths import REPO_ROOT
 from harness.postgres import create_database, drop_database
 from harness.squawk import NOT_BUILT, built
 
@@ -60,7 +61,7 @@ def test_unsafe_revision_is_refused_naming_revision_and_rule(migrations: Path, u
     revision = add_revision(migrations, upgrade)
     result = subprocess.run(
         [sys.executable, "-m", "harness.migration_lint", "--migrations", str(migrations)],
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=300,
