@@ -40,7 +40,7 @@ _fresh_multiprocess_dir()
 
 bind = [f"{settings.HOST}:{settings.PORT}"]
 workers = settings.workers
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "app.worker.DrainingUvicornWorker"  # uvicorn's, answering every accepted connection when it retires
 timeout = settings.WORKER_TIMEOUT
 graceful_timeout = settings.GRACEFUL_TIMEOUT
 keepalive = settings.KEEPALIVE
