@@ -122,6 +122,7 @@ class Journeys(FastHttpUser):
         self.me = ""
         self.team = ""
         self.teammates: list[str] = []
+        self.mate_email = ""
         self.projects: list[str] = []
         self.own_tasks: list[str] = []  # created here and never handed over: only this user writes them
         self.readable_tasks: list[str] = []  # assigned to this user: nobody deletes them
@@ -198,6 +199,16 @@ class Journeys(FastHttpUser):
         )
         return None if user is None else str(user["id"])
 
+    def etag_of(self, task_id: str) -> str | None:
+        response = self.call("GET", f"/api/v1/tasks/{task_id}", "GET /api/v1/tasks/{task_id}")
+        return None if response is None else str(response.headers["ETag"])
+
+
+class TeamWork(Journeys):
+    """A team member's journeys, with how often each happens relative to the others."""
+
+    abstract = True
+
     def sign_up_with_workspace(self) -> None:
         """A fresh account with a team, a teammate and a project of its own."""
         email = f"load-{uuid.uuid4().hex[:16]}@example.com"
@@ -251,17 +262,6 @@ class Journeys(FastHttpUser):
         self.projects = [str(p["id"]) for p in projects["items"]]
         for _ in range(2):
             self.create_task()
-
-    def etag_of(self, task_id: str) -> str | None:
-        response = self.call("GET", f"/api/v1/tasks/{task_id}", "GET /api/v1/tasks/{task_id}")
-        return None if response is None else str(response.headers["ETag"])
-
-
-
-class TeamWork(Journeys):
-    """A team member's journeys, with how often each happens relative to the others."""
-
-    abstract = True
 
     @task(6)
     def my_tasks(self) -> None:
