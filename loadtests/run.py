@@ -18,14 +18,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.core.migrations import PROJECT_ROOT, upgrade
+from app.core.migrations import upgrade
 from harness.api import make_settings
 from harness.gunicorn import BIN, gunicorn_server
+from harness.paths import REPO_ROOT
 from harness.postgres import create_database, drop_database, postgres_server
 from harness.seed import DataSize, seed
 
-REPORTS = PROJECT_ROOT / "loadtests" / "reports"
-LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
+REPORTS = REPO_ROOT / "loadtests" / "reports"
+LOCUSTFILE = REPO_ROOT / "loadtests" / "locustfile.py"
 SMOKE_DATA = DataSize(teams=3, members_per_team=3, projects_per_team=3, tasks_per_project=45)
 SMOKE_TIME_LIMIT = "180s"  # an upper bound: a smoke run stops by itself when every user is done
 
@@ -146,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     with (out / "locust.log").open("w") as log:
                         result = subprocess.run(  # noqa: S603  (our own argv)
                             locust_argv(args, server.api, out, len(data.user_emails)),
-                            cwd=PROJECT_ROOT,
+                            cwd=REPO_ROOT,
                             env=locust_env,
                             stdout=log,
                             stderr=subprocess.STDOUT,

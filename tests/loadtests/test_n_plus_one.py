@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core.migrations import PROJECT_ROOT
+from harness.paths import REPO_ROOT
 
 EAGER_LOAD = re.compile(r"\n\s*joinedload\(Task\.assignee\),[^\n]*")
-PAGE_LOAD = re.compile(r"\n(\s*)(\w+) = \(await session\.exec\(ordered\)\)\.all\(\)")
+PAGE_LOAD = "(await session.exec(ordered)).all()"
 COPIED = ("app", "harness", "loadtests", "migrations", "tests", "pyproject.toml")
 
 
@@ -27,10 +27,13 @@ def drop_eager_load(source: str) -> str:
 def load_per_row(source: str) -> str:
     """The assignee is no longer joined but loaded task by task: the classic N+1."""
     mutated = drop_eager_load(source)
-    per_row = r'\n\1for one in \2:\n\1    await session.refresh(one, ["assignee"])'
-    mutated, found = PAGE_LOAD.subn(r"\n\1\2 = (await session.exec(ordered)).all()" + per_row, mutated)
-    assert found == 1, "the task page query changed: update this mutation"
-    return mutated
+    assert mutated.count(PAGE_LOAD) == 1, "the task page query changed: update this mutation"
+    mutated = mutated.replace(PAGE_LOAD, f"[await _with_assignee(session, one) for one in {PAGE_LOAD}]")
+    return mutated + (
+        "\n\nasync def _with_assignee(session: AsyncSession, task: Task) -> Task:\n"
+        '    await session.refresh(task, ["assignee"])\n'
+        "    return task\n"
+    )
 
 
 def mutated_copy(tmp_path: Path, mutate: str) -> Path:
@@ -38,7 +41,7 @@ def mutated_copy(tmp_path: Path, mutate: str) -> Path:
     root.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "reports", "*.pyc")
     for name in COPIED:
-        source = PROJECT_ROOT / name
+        source = REPO_ROOT / name
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=ignore)
         else:

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.core.migrations import PROJECT_ROOT
 from app.main import create_app
 from harness.api import make_settings
+from harness.paths import REPO_ROOT
 from loadtests.checks import load_budgets
 
 
@@ -23,7 +23,7 @@ def test_smoke_run_passes(admin_url: str, tmp_path: Path) -> None:
     """`uv run poe loadtest --smoke` end to end, on the tests' PostgreSQL server."""
     result = subprocess.run(
         [sys.executable, "-m", "loadtests.run", "--smoke", "--out", str(tmp_path)],
-        cwd=PROJECT_ROOT,
+        cwd=REPO_ROOT,
         env={**os.environ, "TEST_DATABASE_URL": admin_url},
         capture_output=True,
         text=True,
