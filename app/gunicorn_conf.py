@@ -1,7 +1,8 @@
 """Gunicorn configuration of the production process: `gunicorn --config python:app.gunicorn_conf ...`.
 
 Loaded once in the gunicorn master before any worker exists: it validates the settings (a bad configuration
-stops start-up with one line), prepares the Prometheus multiprocess folder and serves the metrics port.
+stops start-up with one line), prepares the Prometheus multiprocess folder, builds the app (preload) and serves
+the metrics port.
 """
 
 import logging
@@ -40,7 +41,11 @@ _fresh_multiprocess_dir()
 
 bind = [f"{settings.HOST}:{settings.PORT}"]
 workers = settings.workers
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "app.worker.DrainingUvicornWorker"  # uvicorn's, answering every accepted connection when it retires
+# The master imports and builds the app once and forks ready workers from it: a worker replaced after
+# MAX_REQUESTS serves again within milliseconds instead of after a fresh import. The app opens nothing until its
+# lifespan runs in the worker (engine, tracing, metrics), so nothing crosses the fork.
+preload_app = True
 timeout = settings.WORKER_TIMEOUT
 graceful_timeout = settings.GRACEFUL_TIMEOUT
 keepalive = settings.KEEPALIVE

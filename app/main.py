@@ -2,11 +2,11 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
-from opentelemetry.sdk.trace import TracerProvider
 
 from app.api.deps import AppState
 from app.api.errors import install_error_handlers, unexpected_error_response
@@ -19,7 +19,10 @@ from app.core.db import Database
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.security import JWKSVerifier
-from app.core.telemetry import init_tracing, instrument_app, instrument_engine
+from app.core.telemetry import init_tracing, instrument_app, instrument_engine, tracing_configured
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 VERSION = "0.1.0"
 
@@ -30,20 +33,23 @@ def operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
-def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, tracer_provider: "TracerProvider | None" = None) -> FastAPI:
     """Build the application for these settings (read from the environment when omitted).
 
     Building it opens nothing: the database engine, the metrics and the key fetcher are created when the server
     starts it (the lifespan), so the OpenAPI document can be built without database settings.
     Tracing uses tracer_provider, else the process's OTLP provider when OTEL_* configure one, else stays off.
+    That provider is made in the lifespan, in the process that serves: gunicorn builds the app once in its master
+    (preload) and forks the workers from it, and an exporter's thread does not survive fork.
     """
     settings = settings or Settings.from_environment()
     configure_logging(settings)
-    provider = tracer_provider or init_tracing()
+    traced = tracer_provider is not None or tracing_configured()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
         metrics.BUILD_INFO.labels(version=VERSION).set(1)
+        provider = tracer_provider or init_tracing()
         database = Database(settings)
         if provider is not None:
             instrument_engine(database.engine, provider)
@@ -93,6 +99,6 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         expose_query_count=settings.expose_query_count,
         error_response=unexpected_error_response,
     )
-    if provider is not None:
-        instrument_app(app, provider)
+    if traced:
+        instrument_app(app, tracer_provider)  # None: the process's provider, once init_tracing has made it
     return app

@@ -32,6 +32,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "LOG_FORMAT": "text",
         "SECRET_KEY": TEST_SECRET_KEY,
         "METRICS_PORT": 0,
+        # Every request reads its user afresh, so statement counts do not depend on what ran before.
+        "USER_CACHE_SECONDS": 0,
     }
     values.update(overrides)
     return Settings.from_mapping(values)

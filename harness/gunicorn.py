@@ -1,5 +1,6 @@
 """Run the production process (gunicorn + uvicorn workers) as the image does, for tests and benchmarks."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -82,3 +83,19 @@ def gunicorn_server(
         yield server
     finally:
         stop(process)
+
+
+async def fresh_connection_gets(
+    url: str, count: int, headers: dict[str, str] | None = None, concurrency: int = 16, client_timeout: float = 5
+) -> list[int]:
+    """`count` GETs, each on a fresh connection so the kernel spreads them over the workers; their statuses."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one() -> int:
+        async with (
+            semaphore,
+            httpx.AsyncClient(headers={"Connection": "close", **(headers or {})}, timeout=client_timeout) as client,
+        ):
+            return (await client.get(url)).status_code
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))

@@ -1,109 +1,600 @@
-"""Locust scenario: a team member's day — read their tasks and projects, create and update tasks.
+"""Load test: a team's working day, weighted like real traffic, within per-route SQL statement budgets.
 
-    uv run --group loadtest locust -f loadtests/locustfile.py --host http://127.0.0.1:8000
+    uv run poe loadtest                                      # end to end on this machine (loadtests/run.py)
+    locust -f loadtests/locustfile.py --headless -u 50 -r 5 -t 10m --host http://bosun \
+        --metrics-url http://bosun-metrics-pods:9100/metrics  # against a running service (the staging Job)
 
-Each simulated user signs up (local auth), creates a team and a project, then mixes reads and writes with the
-weights below. Every response's X-Query-Count (when the service exposes it) is checked against the route's
-statement budget, so an N+1 shows up as failures, not only as latency.
+Who the simulated users are:
+- Member (most of them): logs in once as a seeded account (`--seeded-users N`, local runs) or signs up with a team,
+  a teammate and a project of its own (staging). Reads its tasks, pages through project task lists with filters,
+  opens tasks and projects, creates tasks, updates them with If-Match, reassigns and deletes them.
+- Newcomer: always signs up; also manages projects and team members, edits its profile and changes its password.
+- Admin (one, only with `--admin-email`): pages through every user.
+Users write only tasks and projects they created themselves, so no two users ever race for the same ETag.
+
+Every response's X-Query-Count is checked against `budgets.toml`; where the service does not send that header,
+`--metrics-url` (a headless Service naming every pod) makes the run compare the service's own
+`http_request_db_queries` histogram before and after instead. When locust stops, `thresholds.toml` decides: the run
+exits 1 and logs each broken threshold, or 0. `--smoke` runs every journey of every user class once, in order,
+without waiting, then stops: a deterministic check that every route answers within its budget.
 """
 
+import itertools
+import json
+import logging
 import random
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
-from locust import HttpUser, between, task
+import gevent  # type: ignore[import-untyped]
+from locust import FastHttpUser, between, constant, events, task
+from locust.argument_parser import LocustArgumentParser
+from locust.contrib.fasthttp import ResponseContextManager
+from locust.env import Environment
+from locust.exception import StopUser
 
-# Most SQL statements a request to each route may run (the tests assert the exact numbers).
-QUERY_BUDGETS = {
-    "GET /api/v1/users/me": 1,
-    "GET /api/v1/users/me/tasks": 3,
-    "GET /api/v1/projects": 4,
-    "GET /api/v1/projects/{id}/tasks": 4,
-    "GET /api/v1/tasks/{id}": 2,
-    "POST /api/v1/projects/{id}/tasks": 5,
-    "PATCH /api/v1/tasks/{id}": 5,
-}
+from loadtests import checks
+
+SEEDED_EMAIL = "user{:05d}@seed.example.com"  # harness/seed.py writes these accounts
+SIGNUP_PASSWORD = "load-test-password-1"
+STATUSES = ("todo", "in_progress", "done")
+PRIORITIES = ("low", "medium", "high", "urgent")
+PAGE = 20
+
+logger = logging.getLogger("loadtest")
 
 
-class TeamMember(HttpUser):
-    wait_time = between(0.1, 1.0)
+@events.init_command_line_parser.add_listener
+def _options(parser: LocustArgumentParser) -> None:
+    parser.add_argument(
+        "--seeded-users",
+        type=int,
+        default=0,
+        env_var="BOSUN_LOADTEST_SEEDED_USERS",
+        help="log Members in as the first N seeded accounts (harness/seed.py); 0: everyone signs up",
+    )
+    parser.add_argument("--seeded-password", default="", env_var="BOSUN_LOADTEST_SEEDED_PASSWORD", is_secret=True)
+    parser.add_argument("--admin-email", default="", env_var="BOSUN_LOADTEST_ADMIN_EMAIL", help="a superuser's email")
+    parser.add_argument("--admin-password", default="", env_var="BOSUN_LOADTEST_ADMIN_PASSWORD", is_secret=True)
+    parser.add_argument("--budgets", default=str(checks.BUDGETS_FILE), env_var="BOSUN_LOADTEST_BUDGETS")
+    parser.add_argument("--thresholds", default=str(checks.THRESHOLDS_FILE), env_var="BOSUN_LOADTEST_THRESHOLDS")
+    parser.add_argument(
+        "--metrics-url",
+        default="",
+        env_var="BOSUN_LOADTEST_METRICS_URL",
+        help="the service's /metrics (every address its host resolves to), when it sends no X-Query-Count",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        default=False,
+        env_var="BOSUN_LOADTEST_SMOKE",
+        help="every journey once per user class, then stop; no latency thresholds",
+    )
+
+
+@dataclass
+class Run:
+    """What this locust process knows about its run."""
+
+    budgets: dict[str, int]
+    thresholds: checks.Thresholds
+    seeded_users: int = 0
+    seeded_password: str = ""
+    admin_email: str = ""
+    admin_password: str = ""
+    metrics_url: str = ""
+    smoke: bool = False
+    accounts: "itertools.count[int]" = field(default_factory=itertools.count)
+    header_seen: bool = False
+    most_statements: dict[str, int] = field(default_factory=dict)
+    metrics_before: checks.Histogram | None = None
+    problems: list[str] = field(default_factory=list)
+    smoke_finished: int = 0
+
+
+RUN: Run | None = None
+
+
+def run_state() -> Run:
+    if RUN is None:
+        raise RuntimeError("the locustfile's init listener has not run")
+    return RUN
+
+
+class Journeys(FastHttpUser):
+    """The requests every kind of user makes, and the bookkeeping that keeps users out of each other's way."""
+
+    abstract = True
+    wait_time = between(0.5, 2.0)
+    smoke_tasks: tuple[Callable[..., None], ...] = ()
 
     def on_start(self) -> None:
-        email = f"load-{uuid.uuid4().hex[:12]}@example.com"
-        password = "load-test-password"
-        self.client.post("/api/v1/auth/signup", json={"email": email, "password": password}, name="POST /auth/signup")
-        token = self.client.post(
-            "/api/v1/auth/token", data={"username": email, "password": password}, name="POST /auth/token"
-        ).json()["access_token"]
-        self.client.headers["Authorization"] = f"Bearer {token}"
-        self.me = self.client.get("/api/v1/users/me").json()["id"]
-        team = self.client.post("/api/v1/teams", json={"name": "Load team"}, name="POST /api/v1/teams").json()
-        self.project = self.client.post(
-            f"/api/v1/teams/{team['id']}/projects",
-            json={"name": "Load project"},
-            name="POST /api/v1/teams/{id}/projects",
-        ).json()["id"]
-        self.task_ids: list[str] = []
-        for _ in range(5):
+        run = run_state()
+        self.rng = random.Random(42) if run.smoke else random.Random()
+        self.auth: dict[str, str] = {}
+        self.email = ""
+        self.password = ""
+        self.me = ""
+        self.team = ""
+        self.teammates: list[str] = []
+        self.mate_email = ""
+        self.projects: list[str] = []
+        self.own_tasks: list[str] = []  # created here and never handed over: only this user writes them
+        self.readable_tasks: list[str] = []  # assigned to this user: nobody deletes them
+        self.sign_in()
+
+    def sign_in(self) -> None:
+        raise NotImplementedError
+
+    # One request.
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        name: str,
+        *,
+        ok: tuple[int, ...] = (200,),
+        body: object = None,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Send one request named after its route; a wrong status or a broken budget fails it (None back)."""
+        run = run_state()
+        sent = {**self.auth, **(headers or {})}
+        data = None
+        if body is not None:
+            data, sent["Content-Type"] = json.dumps(body), "application/json"
+        elif form is not None:
+            data, sent["Content-Type"] = urlencode(form), "application/x-www-form-urlencoded"
+        response: ResponseContextManager
+        with self.client.request(method, path, name=name, data=data, headers=sent, catch_response=True) as response:
+            if response.status_code not in ok:
+                response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
+                return None
+            value = response.headers.get("X-Query-Count") if response.headers else None
+            header = value if isinstance(value, str) else None
+            if header is not None and header.isdigit():
+                run.header_seen = True
+                run.most_statements[name] = max(run.most_statements.get(name, 0), int(header))
+            broken = checks.over_budget(name, header, run.budgets)
+            if broken is not None:
+                response.failure(broken)
+                return None
+            response.success()
+            return response
+
+    def json_of(self, method: str, path: str, name: str, **kwargs: Any) -> dict[str, Any] | None:
+        response = self.call(method, path, name, **kwargs)
+        if response is None:
+            return None
+        body: dict[str, Any] = response.json()
+        return body
+
+    # Signing in and the user's own corner of the data.
+
+    def log_in(self, email: str, password: str) -> bool:
+        self.auth = {}
+        token = self.json_of(
+            "POST", "/api/v1/auth/token", "POST /api/v1/auth/token", form={"username": email, "password": password}
+        )
+        if token is None:
+            return False
+        self.email, self.password = email, password
+        self.auth = {"Authorization": f"Bearer {token['access_token']}"}
+        return True
+
+    def sign_up(self, email: str, password: str = SIGNUP_PASSWORD) -> str | None:
+        user = self.json_of(
+            "POST",
+            "/api/v1/auth/signup",
+            "POST /api/v1/auth/signup",
+            ok=(201,),
+            body={"email": email, "password": password, "full_name": "Load Tester"},
+        )
+        return None if user is None else str(user["id"])
+
+    def etag_of(self, task_id: str) -> str | None:
+        response = self.call("GET", f"/api/v1/tasks/{task_id}", "GET /api/v1/tasks/{task_id}")
+        return None if response is None else str(response.headers["ETag"])
+
+
+class TeamWork(Journeys):
+    """A team member's journeys, with how often each happens relative to the others."""
+
+    abstract = True
+
+    def sign_up_with_workspace(self) -> None:
+        """A fresh account with a team, a teammate and a project of its own."""
+        email = f"load-{uuid.uuid4().hex[:16]}@example.com"
+        if self.sign_up(email) is None or not self.log_in(email, SIGNUP_PASSWORD):
+            raise StopUser
+        me = self.json_of("GET", "/api/v1/users/me", "GET /api/v1/users/me")
+        team = self.json_of("POST", "/api/v1/teams", "POST /api/v1/teams", ok=(201,), body={"name": "Load team"})
+        if me is None or team is None:
+            raise StopUser
+        self.me, self.team = str(me["id"]), str(team["id"])
+        self.mate_email = f"mate-{uuid.uuid4().hex[:16]}@example.com"
+        if self.sign_up(self.mate_email) is not None:
+            member = self.json_of(
+                "POST",
+                f"/api/v1/teams/{self.team}/members",
+                "POST /api/v1/teams/{team_id}/members",
+                ok=(201,),
+                body={"email": self.mate_email, "role": "member"},
+            )
+            if member is not None:
+                self.teammates.append(str(member["user"]["id"]))
+        project = self.json_of(
+            "POST",
+            f"/api/v1/teams/{self.team}/projects",
+            "POST /api/v1/teams/{team_id}/projects",
+            ok=(201,),
+            body={"name": "Load project", "description": "Made by the load test."},
+        )
+        if project is None:
+            raise StopUser
+        self.projects.append(str(project["id"]))
+        for _ in range(3):
             self.create_task()
 
-    def _get(self, path: str, name: str) -> None:
-        with self.client.get(path, name=name, catch_response=True) as response:
-            check_budget(response, name)
+    def join_seeded_workspace(self, email: str, password: str) -> None:
+        """A seeded account: its teams, teammates and projects already exist."""
+        if not self.log_in(email, password):
+            raise StopUser
+        me = self.json_of("GET", "/api/v1/users/me", "GET /api/v1/users/me")
+        teams = self.json_of("GET", "/api/v1/teams?limit=50", "GET /api/v1/teams")
+        if me is None or not teams or not teams["items"]:
+            raise StopUser
+        self.me = str(me["id"])
+        self.team = str(self.rng.choice(teams["items"])["id"])
+        detail = self.json_of("GET", f"/api/v1/teams/{self.team}", "GET /api/v1/teams/{team_id}")
+        if detail is not None:
+            self.teammates = [str(m["user"]["id"]) for m in detail["members"] if str(m["user"]["id"]) != self.me]
+        projects = self.json_of("GET", f"/api/v1/projects?team_id={self.team}&limit=50", "GET /api/v1/projects")
+        if not projects or not projects["items"]:
+            raise StopUser
+        self.projects = [str(p["id"]) for p in projects["items"]]
+        for _ in range(2):
+            self.create_task()
 
-    @task(5)
+    @task(6)
     def my_tasks(self) -> None:
-        self._get("/api/v1/users/me/tasks?limit=50", "GET /api/v1/users/me/tasks")
+        status = self.rng.choice([None, "todo", "in_progress"])
+        query = f"?limit={PAGE}" + (f"&status={status}" if status else "")
+        page = self.json_of("GET", f"/api/v1/users/me/tasks{query}", "GET /api/v1/users/me/tasks")
+        if page is not None and page["items"]:
+            self.readable_tasks = [str(item["id"]) for item in page["items"]]
 
     @task(3)
-    def projects(self) -> None:
-        self._get("/api/v1/projects?limit=50", "GET /api/v1/projects")
+    def browse_projects(self) -> None:
+        query = f"?limit={PAGE}" + (f"&team_id={self.team}" if self.rng.random() < 0.5 else "")
+        self.call("GET", f"/api/v1/projects{query}", "GET /api/v1/projects")
 
-    @task(5)
-    def project_tasks(self) -> None:
-        self._get(f"/api/v1/projects/{self.project}/tasks?limit=50", "GET /api/v1/projects/{id}/tasks")
+    @task(8)
+    def page_through_tasks(self) -> None:
+        project = self.rng.choice(self.projects)
+        where = self.rng.choice(["", "&status=todo", "&priority=high", f"&assignee_id={self.me}"])
+        offset = 0
+        for _ in range(3):
+            page = self.json_of(
+                "GET",
+                f"/api/v1/projects/{project}/tasks?limit={PAGE}&offset={offset}{where}",
+                "GET /api/v1/projects/{project_id}/tasks",
+            )
+            offset += PAGE
+            if page is None or offset >= page["total"]:
+                return
 
-    @task(3)
-    def one_task(self) -> None:
-        if self.task_ids:
-            self._get(f"/api/v1/tasks/{random.choice(self.task_ids)}", "GET /api/v1/tasks/{id}")
+    @task(4)
+    def open_task(self) -> None:
+        choices = self.readable_tasks + self.own_tasks
+        if choices:
+            self.call("GET", f"/api/v1/tasks/{self.rng.choice(choices)}", "GET /api/v1/tasks/{task_id}")
 
     @task(2)
+    def open_project(self) -> None:
+        project = self.rng.choice(self.projects)
+        self.call("GET", f"/api/v1/projects/{project}", "GET /api/v1/projects/{project_id}")
+
+    @task(2)
+    def my_teams(self) -> None:
+        self.call("GET", "/api/v1/teams", "GET /api/v1/teams")
+        self.call("GET", f"/api/v1/teams/{self.team}", "GET /api/v1/teams/{team_id}")
+
+    @task(1)
+    def profile(self) -> None:
+        self.call("GET", "/api/v1/users/me", "GET /api/v1/users/me")
+
+    @task(3)
     def create_task(self) -> None:
-        name = "POST /api/v1/projects/{id}/tasks"
-        body = {
-            "title": f"task {uuid.uuid4().hex[:6]}",
-            "priority": random.choice(["low", "medium", "high"]),
-            "assignee_id": self.me,
+        body: dict[str, object] = {
+            "title": f"Load task {uuid.uuid4().hex[:8]}",
+            "priority": self.rng.choice(PRIORITIES),
+            "assignee_id": self.me if self.rng.random() < 0.7 else None,
         }
-        with self.client.post(
-            f"/api/v1/projects/{self.project}/tasks", json=body, name=name, catch_response=True
-        ) as response:
-            if check_budget(response, name):
-                self.task_ids.append(response.json()["id"])
+        if self.rng.random() < 0.5:
+            body["description"] = "Written by the load test to look like a real task description."
+        project = self.rng.choice(self.projects)
+        created = self.json_of(
+            "POST",
+            f"/api/v1/projects/{project}/tasks",
+            "POST /api/v1/projects/{project_id}/tasks",
+            ok=(201,),
+            body=body,
+        )
+        if created is not None:
+            self.own_tasks.append(str(created["id"]))
 
-    @task(2)
+    @task(3)
     def update_task(self) -> None:
-        if not self.task_ids:
+        if not self.own_tasks:
             return
-        name = "PATCH /api/v1/tasks/{id}"
-        task_id = random.choice(self.task_ids)
-        status = random.choice(["todo", "in_progress", "done"])
-        with self.client.patch(
-            f"/api/v1/tasks/{task_id}", json={"status": status}, name=name, catch_response=True
-        ) as response:
-            check_budget(response, name)
+        task_id = self.rng.choice(self.own_tasks)
+        etag = self.etag_of(task_id)
+        if etag is not None:
+            change = {"status": self.rng.choice(STATUSES), "priority": self.rng.choice(PRIORITIES)}
+            self.call(
+                "PATCH",
+                f"/api/v1/tasks/{task_id}",
+                "PATCH /api/v1/tasks/{task_id}",
+                body=change,
+                headers={"If-Match": etag},
+            )
+
+    @task(1)
+    def reassign_task(self) -> None:
+        if not self.teammates or len(self.own_tasks) < 2:
+            return
+        task_id = self.own_tasks.pop(0)  # handed over: never written here again
+        etag = self.etag_of(task_id)
+        if etag is not None:
+            self.call(
+                "PATCH",
+                f"/api/v1/tasks/{task_id}",
+                "PATCH /api/v1/tasks/{task_id}",
+                body={"assignee_id": self.rng.choice(self.teammates)},
+                headers={"If-Match": etag},
+            )
+
+    @task(1)
+    def delete_task(self) -> None:
+        if len(self.own_tasks) < 2:
+            return
+        task_id = self.own_tasks.pop()
+        etag = self.etag_of(task_id)
+        if etag is not None:
+            self.call(
+                "DELETE",
+                f"/api/v1/tasks/{task_id}",
+                "DELETE /api/v1/tasks/{task_id}",
+                ok=(204,),
+                headers={"If-Match": etag},
+            )
 
 
-def check_budget(response: object, name: str) -> bool:
-    """Fail the request when it errs or runs more SQL statements than its budget."""
-    status = getattr(response, "status_code", 0)
-    if not 200 <= status < 300:
-        response.failure(f"HTTP {status}")  # type: ignore[attr-defined]
-        return False
-    count = getattr(response, "headers", {}).get("X-Query-Count")
-    budget = QUERY_BUDGETS.get(name)
-    if count is not None and budget is not None and int(count) > budget:
-        response.failure(f"{count} SQL statements, budget {budget}")  # type: ignore[attr-defined]
-        return False
-    response.success()  # type: ignore[attr-defined]
-    return True
+class Member(TeamWork):
+    weight = 10
+
+    def sign_in(self) -> None:
+        run = run_state()
+        index = next(run.accounts)
+        if index < run.seeded_users:
+            self.join_seeded_workspace(SEEDED_EMAIL.format(index), run.seeded_password)
+        else:
+            self.sign_up_with_workspace()
+
+
+class Newcomer(TeamWork):
+    weight = 1
+
+    def sign_in(self) -> None:
+        self.sign_up_with_workspace()
+
+    @task(1)
+    def manage_project(self) -> None:
+        created = self.call(
+            "POST",
+            f"/api/v1/teams/{self.team}/projects",
+            "POST /api/v1/teams/{team_id}/projects",
+            ok=(201,),
+            body={"name": "Short-lived project"},
+        )
+        if created is None:
+            return
+        project = str(created.json()["id"])
+        changed = self.call(
+            "PATCH",
+            f"/api/v1/projects/{project}",
+            "PATCH /api/v1/projects/{project_id}",
+            body={"description": "Renamed by the load test."},
+            headers={"If-Match": str(created.headers["ETag"])},
+        )
+        if changed is not None:
+            self.call(
+                "DELETE",
+                f"/api/v1/projects/{project}",
+                "DELETE /api/v1/projects/{project_id}",
+                ok=(204,),
+                headers={"If-Match": str(changed.headers["ETag"])},
+            )
+
+    @task(1)
+    def manage_members(self) -> None:
+        if not self.teammates:
+            return
+        mate = self.teammates.pop()
+        removed = self.call(
+            "DELETE",
+            f"/api/v1/teams/{self.team}/members/{mate}",
+            "DELETE /api/v1/teams/{team_id}/members/{user_id}",
+            ok=(204,),
+        )
+        if removed is not None:
+            self.call(
+                "POST",
+                f"/api/v1/teams/{self.team}/members",
+                "POST /api/v1/teams/{team_id}/members",
+                ok=(201,),
+                body={"email": self.mate_email, "role": "member"},
+            )
+            self.teammates.append(mate)
+
+    @task(1)
+    def edit_profile(self) -> None:
+        self.call("PATCH", "/api/v1/users/me", "PATCH /api/v1/users/me", body={"full_name": "Load Tester Renamed"})
+
+    @task(1)
+    def change_password(self) -> None:
+        new = f"load-{uuid.uuid4().hex[:20]}"
+        changed = self.call(
+            "PUT",
+            "/api/v1/users/me/password",
+            "PUT /api/v1/users/me/password",
+            ok=(204,),
+            body={"current_password": self.password, "new_password": new},
+        )
+        if changed is not None and not self.log_in(self.email, new):
+            raise StopUser
+
+
+class Admin(Journeys):
+    fixed_count = 1
+
+    def sign_in(self) -> None:
+        run = run_state()
+        if not self.log_in(run.admin_email, run.admin_password):
+            raise StopUser
+
+    @task(3)
+    def list_users(self) -> None:
+        offset = self.rng.choice([0, 0, 50, 100])
+        self.call("GET", f"/api/v1/users?limit=50&offset={offset}", "GET /api/v1/users")
+
+    @task(1)
+    def admin_profile(self) -> None:
+        self.call("GET", "/api/v1/users/me", "GET /api/v1/users/me")
+
+
+def _every_task_once(user: Journeys) -> None:
+    """Smoke mode: each of the user's journeys once, in the order they are written, then stop."""
+    run = run_state()
+    try:
+        for journey in type(user).smoke_tasks:
+            journey(user)
+    except StopUser:
+        raise
+    except Exception as exc:  # a scenario bug must fail the run, not loop
+        run.problems.append(f"{type(user).__name__}: {type(exc).__name__}: {exc}")
+    finally:
+        run.smoke_finished += 1
+        if run.smoke_finished >= len(user.environment.user_classes) and user.environment.runner is not None:
+            gevent.spawn(user.environment.runner.quit)
+    raise StopUser
+
+
+def _unique(functions: list[Any]) -> tuple[Callable[..., None], ...]:
+    ordered: dict[Callable[..., None], None] = {}
+    for function in functions:
+        ordered.setdefault(function, None)
+    return tuple(ordered)
+
+
+@events.init.add_listener
+def _init(environment: Environment, **_: object) -> None:
+    global RUN
+    options = environment.parsed_options
+    if options is None:  # used as a library without command-line options
+        return
+    try:
+        RUN = Run(
+            budgets=checks.load_budgets(Path(options.budgets)),
+            thresholds=checks.load_thresholds(Path(options.thresholds)),
+            seeded_users=max(0, options.seeded_users),
+            seeded_password=options.seeded_password,
+            admin_email=options.admin_email,
+            admin_password=options.admin_password,
+            metrics_url=options.metrics_url,
+            smoke=options.smoke,
+        )
+        if options.metrics_url:
+            checks.metrics_targets(options.metrics_url)  # a URL that cannot work fails now, not at the end
+    except checks.ConfigError as exc:
+        raise SystemExit(f"loadtest: {exc}") from exc
+    if not options.admin_email:
+        environment.user_classes[:] = [cls for cls in environment.user_classes if cls is not Admin]
+    if options.smoke:
+        for cls in environment.user_classes:
+            if issubclass(cls, Journeys):
+                cls.smoke_tasks = _unique(cls.tasks)
+                cls.tasks = [_every_task_once]
+                cls.wait_time = constant(0)
+                cls.fixed_count = 1
+
+
+@events.test_start.add_listener
+def _scrape_before(environment: Environment, **_: object) -> None:
+    run = run_state()
+    if run.metrics_url:
+        try:
+            run.metrics_before = checks.scrape_statements(run.metrics_url)
+        except checks.ConfigError as exc:
+            run.problems.append(str(exc))
+
+
+def _statement_problems(run: Run) -> list[str]:
+    if run.header_seen:
+        return []  # every response was checked as it came
+    if not run.metrics_url:
+        return ["statement budgets unchecked: the service sends no X-Query-Count and no --metrics-url was given"]
+    if run.metrics_before is None:
+        return []  # the first scrape failed, already reported
+    try:
+        after = checks.scrape_statements(run.metrics_url)
+    except checks.ConfigError as exc:
+        return [str(exc)]
+    return checks.check_statements(run.metrics_before, after, run.budgets)
+
+
+@events.quitting.add_listener
+def _verdict(environment: Environment, **_: object) -> None:
+    """Pass or fail the run by the thresholds, naming everything that broke."""
+    if RUN is None or environment.runner is None:
+        return
+    run = RUN
+    routes = [
+        checks.RouteStats(
+            name=entry.name,
+            requests=entry.num_requests,
+            failures=entry.num_failures,
+            p95_ms=entry.get_response_time_percentile(0.95) or 0.0,
+            p99_ms=entry.get_response_time_percentile(0.99) or 0.0,
+        )
+        for entry in environment.stats.entries.values()
+    ]
+    problems = list(run.problems)
+    problems += checks.check_run(
+        routes,
+        run.thresholds,
+        latency=not run.smoke,
+        required=run.budgets if run.smoke else (),
+        max_failure_ratio=0.0 if run.smoke else None,
+    )
+    problems += _statement_problems(run)
+    exceptions = environment.runner.exceptions
+    if exceptions:
+        first = next(iter(exceptions.values()))
+        problems.append(f"{len(exceptions)} kinds of error in the scenario itself, first: {first['msg']}")
+    csv_prefix = getattr(environment.parsed_options, "csv_prefix", None)
+    if csv_prefix:
+        Path(f"{csv_prefix}_statements.json").write_text(json.dumps(run.most_statements, indent=2, sort_keys=True))
+    for problem in problems:
+        logger.error("load test FAILED: %s", problem)
+    if not problems:
+        logger.info("load test passed: thresholds held and every statement budget was kept")
+    environment.process_exit_code = 1 if problems else 0

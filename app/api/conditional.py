@@ -24,7 +24,7 @@ def set_etag(response: Response, version: int) -> None:
     response.headers["ETag"] = etag(version)
 
 
-def expected_versions(if_match: IfMatch = None) -> ExpectedVersions:
+def expected_versions(if_match: str | None) -> ExpectedVersions:
     """The versions an If-Match header names; None (any version) without the header or with `*`."""
     if if_match is None:
         return None
@@ -34,4 +34,9 @@ def expected_versions(if_match: IfMatch = None) -> ExpectedVersions:
     return frozenset(int(match[1]) for tag in candidates if (match := _VERSION_TAG.fullmatch(tag)))
 
 
-ExpectedVersionsDep = Annotated[ExpectedVersions, Depends(expected_versions)]
+async def _if_match_versions(if_match: IfMatch = None) -> ExpectedVersions:
+    # async: FastAPI would run a plain function dependency in its thread pool.
+    return expected_versions(if_match)
+
+
+ExpectedVersionsDep = Annotated[ExpectedVersions, Depends(_if_match_versions)]

@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import AuthMode, Settings
-from app.core.db import Database
+from app.core.db import Database, is_read_only
 from app.core.errors import NotAuthenticated, NotFound, PermissionDenied
 from app.core.security import JWKSVerifier, decode_local_token
 from app.models.common import Page
@@ -28,7 +28,10 @@ class AppState(TypedDict):
     jwks_verifier: JWKSVerifier | None
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies are `async def` even when they await nothing: FastAPI runs plain `def` ones in a thread pool.
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -36,7 +39,7 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.state.database
     return database
 
@@ -44,9 +47,9 @@ def get_database(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
-async def get_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
-    """One session and transaction per request, committed before the response is sent."""
-    async with database.session() as session:
+async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[AsyncSession]:
+    """One session and transaction per request, committed before the response is sent (GETs: no transaction)."""
+    async with database.session(read_only=is_read_only(request.method)) as session:
         yield session
 
 
@@ -86,7 +89,7 @@ async def get_superuser(user: CurrentUser) -> User:
 Superuser = Annotated[User, Depends(get_superuser)]
 
 
-def require_local_auth(settings: SettingsDep) -> None:
+async def require_local_auth(settings: SettingsDep) -> None:
     """Local sign-up, login and passwords do not exist when a managed provider authenticates users."""
     if settings.AUTH_MODE is not AuthMode.local:
         raise NotFound("Local authentication is disabled: this service uses a managed identity provider.")
@@ -104,7 +107,7 @@ class Pagination:
         return Page(items=items, total=total, limit=self.limit, offset=self.offset)
 
 
-def get_pagination(
+async def get_pagination(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")] = 50,
     offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
 ) -> Pagination:

@@ -66,8 +66,8 @@ class Settings(BaseSettings):
     PROJECT_NAME: str = "Bosun"
 
     DATABASE_URL: SecretStr | None = None
-    DB_POOL_SIZE: int = Field(default=5, ge=1, le=100)
-    DB_MAX_OVERFLOW: int = Field(default=10, ge=0, le=100)
+    DB_POOL_SIZE: int = Field(default=10, ge=1, le=100)
+    DB_MAX_OVERFLOW: int = Field(default=0, ge=0, le=100)
     DB_POOL_TIMEOUT: float = Field(default=10.0, gt=0, le=120)
     DB_CONNECT_TIMEOUT: int = Field(default=5, ge=1, le=60)
     # Migrations run while the previous version serves traffic: a statement waiting for a lock queues every request
@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     JWT_AUDIENCE: str | None = None
     JWT_AUTHORIZED_PARTIES: Annotated[list[str], NoDecode] = []
     JWKS_CACHE_SECONDS: int = Field(default=300, ge=1)
+    USER_CACHE_SECONDS: float = Field(default=5.0, ge=0, le=300)
     JWKS_REFRESH_COOLDOWN_SECONDS: float = Field(default=30, ge=0)
 
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []

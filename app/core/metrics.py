@@ -3,6 +3,7 @@
 import os
 import threading
 from collections.abc import Iterable
+from typing import Any, TypeVar
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIEnvironment
 
@@ -36,6 +37,22 @@ DB_POOL_CAPACITY = Gauge(
     "db_pool_connections_max", "Most connections the pools may open (size + overflow).", multiprocess_mode="livesum"
 )
 BUILD_INFO = Gauge("bosun_build_info", "The running build.", ["version"], multiprocess_mode="max")
+
+
+_M = TypeVar("_M", Counter, Gauge, Histogram)
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def labelled(metric: _M, *values: str) -> _M:
+    """`metric.labels(*values)`, looked up once per process and label values (labels() locks and validates).
+
+    Only for label values from small fixed sets (methods, route templates, statuses, statement kinds).
+    """
+    key = (id(metric), values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return child
 
 
 def multiprocess_dir() -> str | None:

@@ -48,7 +48,7 @@ class RequestContextMiddleware:
         status = 500
         status_sent = False
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-        metrics.HTTP_IN_PROGRESS.labels(method=method).inc()
+        metrics.labelled(metrics.HTTP_IN_PROGRESS, method).inc()
         with count_queries() as counter:
 
             async def send_with_headers(message: Message) -> None:
@@ -70,12 +70,12 @@ class RequestContextMiddleware:
                     raise
                 await self.error_response()(scope, receive, send_with_headers)
             finally:
-                metrics.HTTP_IN_PROGRESS.labels(method=method).dec()
+                metrics.labelled(metrics.HTTP_IN_PROGRESS, method).dec()
                 elapsed = time.perf_counter() - started
                 route = route_template(scope)
-                metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-                metrics.HTTP_DURATION.labels(method=method, route=route).observe(elapsed)
-                metrics.HTTP_DB_QUERIES.labels(route=route).observe(counter.count)
+                metrics.labelled(metrics.HTTP_REQUESTS, method, route, str(status)).inc()
+                metrics.labelled(metrics.HTTP_DURATION, method, route).observe(elapsed)
+                metrics.labelled(metrics.HTTP_DB_QUERIES, route).observe(counter.count)
                 client = scope.get("client")
                 access_logger.info(
                     "%s %s %s",

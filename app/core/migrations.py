@@ -1,17 +1,16 @@
 """Running Alembic from code, and knowing which revision the code expects and the database is at.
 
 The configuration is built here, not read from pyproject.toml: the service ships its `migrations/` folder beside
-the `app` package (the image copies both into /app), and needs nothing else of the source tree.
+the `app` package (the image copies both into /app), and needs nothing else of the source tree. Alembic is
+imported only to migrate: the running service (the readiness probe) never loads it.
 """
 
+import ast
 import asyncio
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core.config import Settings
 from app.core.database_errors import UNREACHABLE_ERRORS
 from app.core.errors import DatabaseUnavailable
+from app.core.telemetry import untraced
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 # Beside the `app` package, in the source tree and in the image alike.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -28,7 +31,9 @@ PROBE_TIMEOUT_SECONDS = 3.0
 FILE_TEMPLATE = "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s"
 
 
-def _base_config() -> Config:
+def _base_config() -> "Config":
+    from alembic.config import Config
+
     if not (MIGRATIONS_DIR / "env.py").is_file():
         raise FileNotFoundError(f"the migrations folder is missing: {MIGRATIONS_DIR} has no env.py")
     config = Config()
@@ -37,7 +42,7 @@ def _base_config() -> Config:
     return config
 
 
-def alembic_config(settings: Settings) -> Config:
+def alembic_config(settings: Settings) -> "Config":
     """Alembic configuration for the shipped migrations, bound to these settings' database."""
     config = _base_config()
     config.attributes["settings"] = settings
@@ -46,18 +51,54 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     """Apply migrations up to a revision (under an advisory lock, see migrations/env.py)."""
+    from alembic import command
+
     command.upgrade(alembic_config(settings), revision)
 
 
 def downgrade(settings: Settings, revision: str) -> None:
     """Revert migrations down to a revision."""
+    from alembic import command
+
     command.downgrade(alembic_config(settings), revision)
 
 
 @lru_cache(maxsize=1)
 def code_heads() -> frozenset[str]:
-    """The head revision(s) of the migrations shipped with this code."""
-    return frozenset(ScriptDirectory.from_config(_base_config()).get_heads())
+    """The head revision(s) of the migrations shipped with this code: the revisions no other revision builds on.
+
+    Read from the revision files' own `revision` and `down_revision` assignments rather than through Alembic's
+    script directory, which would load Alembic (and Mako) into every worker; a test checks that both agree.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        values = _module_constants(path, ("revision", "down_revision"))
+        revision = values.get("revision")
+        if not isinstance(revision, str):
+            continue
+        revisions.add(revision)
+        down = values.get("down_revision")
+        if isinstance(down, str):
+            parents.add(down)
+        elif isinstance(down, tuple | list):  # a merge revision
+            parents.update(str(parent) for parent in down)
+    return frozenset(revisions - parents)
+
+
+def _module_constants(path: Path, names: tuple[str, ...]) -> dict[str, object]:
+    """Literal values assigned to these names at the top level of a Python file (never executed)."""
+    found: dict[str, object] = {}
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            name, value = node.target.id, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, value = node.targets[0].id, node.value
+        else:
+            continue
+        if name in names:
+            found[name] = ast.literal_eval(value)
+    return found
 
 
 async def _read_revisions(engine: AsyncEngine) -> frozenset[str]:
@@ -73,7 +114,7 @@ async def schema_revisions(engine: AsyncEngine) -> frozenset[str]:
     """The revision(s) the database's schema is at; DatabaseUnavailable when it does not answer in time."""
     try:
         # Probes ask every few seconds: keep their queries out of the traces (their server spans are excluded too).
-        with suppress_instrumentation():
+        with untraced():
             return await asyncio.wait_for(_read_revisions(engine), PROBE_TIMEOUT_SECONDS)
     except UNREACHABLE_ERRORS as exc:
         raise DatabaseUnavailable(f"The database is unreachable: {exc}") from exc

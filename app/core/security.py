@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import jwt
 from pwdlib import PasswordHash
@@ -14,8 +15,15 @@ from app.core.errors import NotAuthenticated
 
 password_hash = PasswordHash.recommended()
 
-# Verified against when the user is unknown, so unknown emails take as long as wrong passwords.
-_DUMMY_HASH = password_hash.hash("bosun-dummy-password-for-timing")
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user is unknown, so unknown emails take as long as wrong passwords.
+
+    Made on first use, not at import: hashing costs about 0.1 s of CPU, which start-up need not pay.
+    """
+    return password_hash.hash("bosun-dummy-password-for-timing")
+
 
 LOCAL_ALGORITHM = "HS256"
 MANAGED_ALGORITHMS = ["RS256", "ES256"]
@@ -32,7 +40,7 @@ async def hash_password(password: str) -> str:
 
 def _verify(password: str, hashed: str | None) -> tuple[bool, str | None]:
     if hashed is None:
-        password_hash.verify(password, _DUMMY_HASH)
+        password_hash.verify(password, _dummy_hash())
         return False, None
     return password_hash.verify_and_update(password, hashed)
 

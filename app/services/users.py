@@ -7,6 +7,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import BadRequest, Conflict, NotAuthenticated
+from app.core.row_cache import get_recent
 from app.core.security import ExternalIdentity, hash_password, verify_password
 from app.models.users import PasswordChange, User, UserCreate, UserUpdate
 
@@ -54,7 +55,7 @@ async def get_active_user(session: AsyncSession, user_id: str) -> User:
         key = uuid.UUID(user_id)
     except ValueError as exc:
         raise NotAuthenticated("The access token is not valid.") from exc
-    user = await session.get(User, key)
+    user = await get_recent(session, User, key)  # a GET may use the row read up to USER_CACHE_SECONDS ago
     if user is None or not user.is_active:
         raise NotAuthenticated("The user of this token no longer exists or is inactive.")
     return user

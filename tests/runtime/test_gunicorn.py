@@ -12,7 +12,7 @@ import pytest
 
 from app.cli import GUNICORN_ARGV
 from harness.api import signup_and_login
-from harness.gunicorn import BIN, Server, gunicorn_server
+from harness.gunicorn import BIN, Server, fresh_connection_gets, gunicorn_server
 
 pytestmark = pytest.mark.usefixtures("clean_database")
 
@@ -37,20 +37,9 @@ def metric_value(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-async def fire(url: str, count: int, headers: dict[str, str] | None = None, concurrency: int = 16) -> list[int]:
-    """count requests, each on a fresh connection so the kernel spreads them over the workers."""
-    semaphore = asyncio.Semaphore(concurrency)
-
-    async def one() -> int:
-        async with semaphore, httpx.AsyncClient(headers={"Connection": "close", **(headers or {})}) as client:
-            return (await client.get(url)).status_code
-
-    return list(await asyncio.gather(*(one() for _ in range(count))))
-
-
 async def test_one_scrape_counts_every_worker(server: Server) -> None:
     token = signup_and_login(server.api, "metrics@example.com", "metrics-pass-1")
-    statuses = await fire(f"{server.api}/api/v1/users/me", 200, {"Authorization": f"Bearer {token}"})
+    statuses = await fresh_connection_gets(f"{server.api}/api/v1/users/me", 200, {"Authorization": f"Bearer {token}"})
     assert statuses == [200] * 200
     pids = {int(m.group(1)) for f in server.multiproc_dir.iterdir() if (m := re.search(r"_(\d+)\.db$", f.name))}
     assert len(pids) >= 2, f"requests did not reach both workers: {pids}"
@@ -68,7 +57,7 @@ async def test_one_scrape_counts_every_worker(server: Server) -> None:
     assert metric_value(text, "db_query_duration_seconds_count", operation="SELECT") >= 200
     assert metric_value(text, "http_requests_in_progress", method="GET") == 0
 
-    await fire(f"{server.api}/no/such/page/{'x' * 5}", 3)
+    await fresh_connection_gets(f"{server.api}/no/such/page/{'x' * 5}", 3)
     unmatched = httpx.get(server.metrics).text
     assert metric_value(unmatched, "http_requests_total", method="GET", route="<unmatched>", status="404") == 3
     assert "/no/such/page" not in unmatched

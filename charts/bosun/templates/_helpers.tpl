@@ -45,3 +45,13 @@ app.kubernetes.io/part-of: bosun
 {{- $fixed := dict "HOST" "0.0.0.0" "PORT" "8000" "METRICS_PORT" "9100" "GRACEFUL_TIMEOUT" (toString .Values.gracefulShutdownSeconds) -}}
 {{- toYaml (merge $fixed .Values.settings) -}}
 {{- end -}}
+
+{{/* The load-test Job's pods, as a NetworkPolicy peer (nothing when the load test is off). */}}
+{{- define "bosun.loadtestPeer" -}}
+{{- if .Values.loadtest.enabled }}
+- podSelector:
+    matchLabels:
+      {{- include "bosun.selectorLabels" . | nindent 6 }}
+      app.kubernetes.io/component: loadtest
+{{- end }}
+{{- end -}}

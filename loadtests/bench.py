@@ -1,0 +1,401 @@
+"""The benchmark: throughput and latency of the hot routes under gunicorn, start-up time and worker memory.
+
+    uv run poe bench [--workers 1] [--concurrency 32] [--duration 5] [--repeat 5] [--json PATH] [--endpoint NAME]
+
+Starts an embedded PostgreSQL (or uses TEST_DATABASE_URL), migrates a fresh database and seeds a data set, then
+for each repeat starts gunicorn exactly as the image does (production settings, JSON access log at INFO) and
+loads each endpoint with wrk (one thread, `--concurrency` connections, `--duration` seconds after a one-second
+warm-up). Absolute numbers depend on the machine and its load; each endpoint's throughput is also given as a
+ratio to GET /healthz measured in the same repeat, which survives a noisy machine. Statements per request come
+from the service's own `http_request_db_queries` histogram (the response header is off, as in production).
+Needs `wrk` (Debian: `apt-get install wrk`).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import psycopg
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.core.migrations import upgrade
+from harness.api import make_settings
+from harness.gunicorn import Server, gunicorn_server
+from harness.postgres import create_database, drop_database, libpq_url, postgres_server
+from harness.seed import Dataset, DataSize, seed
+
+LUA_SCRIPT = Path(__file__).with_name("wrk_report.lua")
+WRK_TIMEOUT_S = 2  # wrk's default: a request slower than this counts as a time-out
+# User 0 sees teams 0 and 1: 52 projects, so a page of 50 is full and team 0's two oldest projects are off it;
+# the POSTs go to the oldest one, so the growing project changes none of the lists measured.
+DATA = DataSize(teams=4, members_per_team=5, projects_per_team=26, tasks_per_project=100)
+READ_PROJECT = DATA.projects_per_team  # team 1's first project: 100 tasks
+WRITE_PROJECT = 0
+SERVER_ENV = {
+    "ENVIRONMENT": "production",
+    "LOG_LEVEL": "INFO",
+    "EXPOSE_QUERY_COUNT": "false",
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    path: str  # {read} and {write} stand for the seeded projects
+    route: str  # the route template the metrics use
+    method: str = "GET"
+    auth: bool = True
+    body: str | None = None
+    patch: bool = False  # PATCH a rotating set of tasks, each with its current version in If-Match
+
+
+ENDPOINTS = (
+    Endpoint("GET /healthz", "/healthz", "/healthz", auth=False),
+    Endpoint("GET /api/v1/users/me", "/api/v1/users/me", "/api/v1/users/me"),
+    Endpoint("GET /api/v1/projects?limit=50", "/api/v1/projects?limit=50", "/api/v1/projects"),
+    Endpoint(
+        "GET /api/v1/projects/{id}/tasks?limit=50",
+        "/api/v1/projects/{read}/tasks?limit=50",
+        "/api/v1/projects/{project_id}/tasks",
+    ),
+    Endpoint(
+        "GET /api/v1/projects/{id}/tasks?limit=1",
+        "/api/v1/projects/{read}/tasks?limit=1",
+        "/api/v1/projects/{project_id}/tasks",
+    ),
+    Endpoint("GET /api/v1/users/me/tasks?limit=50", "/api/v1/users/me/tasks?limit=50", "/api/v1/users/me/tasks"),
+    Endpoint(
+        "POST /api/v1/projects/{id}/tasks",
+        "/api/v1/projects/{write}/tasks",
+        "/api/v1/projects/{project_id}/tasks",
+        method="POST",
+        body='{"title": "bench task", "priority": "high", "description": "Created by the benchmark."}',
+    ),
+    Endpoint("PATCH /api/v1/tasks/{id}", "/api/v1/tasks", "/api/v1/tasks/{task_id}", method="PATCH", patch=True),
+)
+HEALTHZ = ENDPOINTS[0].name
+
+
+class BenchError(Exception):
+    """The benchmark cannot run or saw a broken response: one line for the user."""
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: int  # connection errors and non-2xx/3xx answers
+    timeouts: int
+
+
+def run_wrk(url: str, connections: int, seconds: float, headers: dict[str, str], env: dict[str, str]) -> WrkResult:
+    """One wrk run; its numbers from the script's result line."""
+    command = [
+        "wrk",
+        "--threads",
+        "1",
+        "--connections",
+        str(connections),
+        "--duration",
+        f"{seconds}s",
+        "--timeout",
+        f"{WRK_TIMEOUT_S}s",
+        "--script",
+        str(LUA_SCRIPT),
+    ]
+    for name, value in headers.items():
+        command += ["--header", f"{name}: {value}"]
+    output = subprocess.run(  # noqa: S603  (fixed program, our arguments)
+        [*command, url], capture_output=True, text=True, env={**os.environ, **env}, check=False
+    )
+    line = next((ln for ln in output.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
+    if output.returncode != 0 or line is None:
+        raise BenchError(f"wrk failed on {url}: {(output.stderr or output.stdout).strip()[:300]}")
+    raw = json.loads(line.removeprefix("BENCH_RESULT "))
+    errors = raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["status_errors"]
+    return WrkResult(
+        rps=raw["requests"] / (raw["duration_us"] / 1e6),
+        p50_ms=raw["p50_us"] / 1000,
+        p95_ms=raw["p95_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        errors=errors,
+        timeouts=raw["timeouts"],
+    )
+
+
+def scrape(metrics_url: str) -> list[Metric]:
+    return list(text_string_to_metric_families(httpx.get(metrics_url, timeout=10).text))
+
+
+def wait_until_idle(metrics_url: str, timeout: float = 30) -> None:
+    """Wait for the requests wrk left in flight when it stopped (their writes would race the next step)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        in_progress = sum(
+            sample.value
+            for family in scrape(metrics_url)
+            if family.name == "http_requests_in_progress"
+            for sample in family.samples
+        )
+        if in_progress <= 0:
+            return
+        time.sleep(0.1)
+    raise BenchError(f"the service still had requests in progress {timeout:.0f} s after the load stopped")
+
+
+def statement_totals(metrics_url: str) -> dict[str, tuple[float, float]]:
+    """(sum, count) of http_request_db_queries per route, from one scrape."""
+    totals: dict[str, list[float]] = {}
+    for family in scrape(metrics_url):
+        if family.name != "http_request_db_queries":
+            continue
+        for sample in family.samples:
+            pair = totals.setdefault(sample.labels.get("route", ""), [0.0, 0.0])
+            if sample.name.endswith("_sum"):
+                pair[0] += sample.value
+            elif sample.name.endswith("_count"):
+                pair[1] += sample.value
+    return {route: (pair[0], pair[1]) for route, pair in totals.items()}
+
+
+def patch_targets(database_url: str, data: Dataset, count: int, path: Path) -> None:
+    """Write "<task id> <version>" for `count` tasks of team 0, as they are now."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        rows = conn.execute(
+            "SELECT t.id, t.version FROM tasks t JOIN projects p ON p.id = t.project_id"
+            " WHERE p.team_id = %s AND p.id <> %s ORDER BY t.created_at LIMIT %s",
+            (data.team_ids[0], data.project_ids[WRITE_PROJECT], count),
+        ).fetchall()
+    path.write_text("".join(f"{task_id} {version}\n" for task_id, version in rows))
+
+
+def process_rss_mib(server: Server) -> tuple[float, float]:
+    """(largest worker RSS, master RSS) in MiB."""
+    master = psutil.Process(server.process.pid)
+    workers = [child.memory_info().rss for child in master.children()]
+    return (max(workers) / 2**20 if workers else 0.0), master.memory_info().rss / 2**20
+
+
+@dataclass
+class Measurement:
+    result: WrkResult
+    statements: float | None
+
+
+def one_repeat(
+    database_url: str, data: Dataset, endpoints: Sequence[Endpoint], args: argparse.Namespace, workdir: Path
+) -> dict[str, Any]:
+    """Start the service, load each endpoint once, stop it."""
+    with gunicorn_server(database_url, workdir, env=SERVER_ENV, workers=args.workers) as server:
+        token_response = httpx.post(
+            f"{server.api}/api/v1/auth/token",
+            data={"username": data.user_emails[0], "password": data.password},
+            timeout=30,
+        )
+        if token_response.status_code != 200:
+            raise BenchError(f"login failed: HTTP {token_response.status_code} {token_response.text[:200]}")
+        auth = {"Authorization": f"Bearer {token_response.json()['access_token']}"}
+        results: dict[str, Measurement] = {}
+        worker_rss = 0.0
+        for endpoint in endpoints:
+            path = endpoint.path.format(read=data.project_ids[READ_PROJECT], write=data.project_ids[WRITE_PROJECT])
+            env: dict[str, str] = {}
+            if endpoint.method != "GET":
+                env["BENCH_METHOD"] = endpoint.method
+            if endpoint.body is not None:
+                env["BENCH_BODY"] = endpoint.body
+            headers = auth if endpoint.auth else {}
+            targets = workdir / "patch-targets.txt"
+            if endpoint.patch:
+                env["BENCH_PATCH_FILE"] = str(targets)
+                patch_targets(database_url, data, max(256, 4 * args.concurrency), targets)
+            run_wrk(f"{server.api}{path}", args.concurrency, 1, headers, env)  # warm-up
+            wait_until_idle(server.metrics)
+            if endpoint.patch:
+                patch_targets(database_url, data, max(256, 4 * args.concurrency), targets)
+            before = statement_totals(server.metrics)
+            result = run_wrk(f"{server.api}{path}", args.concurrency, args.duration, headers, env)
+            wait_until_idle(server.metrics)
+            after = statement_totals(server.metrics)
+            sum_before, count_before = before.get(endpoint.route, (0.0, 0.0))
+            sum_after, count_after = after.get(endpoint.route, (0.0, 0.0))
+            requests = count_after - count_before
+            statements = (sum_after - sum_before) / requests if requests else None
+            results[endpoint.name] = Measurement(result, statements)
+            worker_rss = max(worker_rss, process_rss_mib(server)[0])
+            print(f"  {endpoint.name}: {result.rps:,.0f} req/s, p99 {result.p99_ms:.0f} ms", file=sys.stderr)
+        master_rss = process_rss_mib(server)[1]
+    return {"startup_s": server.ready_after, "results": results, "worker_rss": worker_rss, "master_rss": master_rss}
+
+
+def spread(values: Sequence[float], digits: int = 1) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+    }
+
+
+def summarise(repeats: list[dict[str, Any]], endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    """Medians over the repeats; ratios are taken within each repeat, then their median."""
+    summary: dict[str, Any] = {}
+    for endpoint in endpoints:
+        runs: list[Measurement] = [repeat["results"][endpoint.name] for repeat in repeats]
+        ratios = [
+            repeat["results"][endpoint.name].result.rps / repeat["results"][HEALTHZ].result.rps for repeat in repeats
+        ]
+        statements = [run.statements for run in runs if run.statements is not None]
+        summary[endpoint.name] = {
+            "rps": spread([run.result.rps for run in runs]),
+            "p50_ms": round(statistics.median(run.result.p50_ms for run in runs), 1),
+            "p95_ms": round(statistics.median(run.result.p95_ms for run in runs), 1),
+            "p99_ms": round(statistics.median(run.result.p99_ms for run in runs), 1),
+            "ratio_to_healthz": round(statistics.median(ratios), 3),
+            "queries": round(statistics.median(statements), 2) if statements else None,
+            "errors": sum(run.result.errors for run in runs),
+            "timeouts": sum(run.result.timeouts for run in runs),
+        }
+    return summary
+
+
+def _output(argv: list[str]) -> str | None:
+    """A command's first output line, or None when it is missing or fails."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=10)  # noqa: S603
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    return lines[0].strip() if done.returncode in (0, 1) and lines else None
+
+
+def machine(database_url: str) -> dict[str, Any]:
+    """What the figures were measured on."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    wrk_version = _output(["wrk", "--version"])
+    return {
+        "cpus": len(os.sched_getaffinity(0)),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "postgresql": row[0] if row else None,
+        "wrk": wrk_version.split("Copyright")[0].strip() if wrk_version else None,
+        "commit": _output(["git", "describe", "--always", "--dirty"]),
+    }
+
+
+def render_table(report: dict[str, Any]) -> str:
+    config = report["config"]
+    lines = [
+        f"Bosun benchmark: {config['workers']} worker(s), {config['concurrency']} connections, "
+        f"{config['duration']} s x {config['repeat']} repeats; medians (min-max)",
+        f"{'endpoint':<42} {'req/s':>22} {'/healthz':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'errors':>7} {'timeouts':>8} {'SQL/req':>8}",
+    ]
+    for name, row in report["endpoints"].items():
+        rps = row["rps"]
+        rps_text = f"{rps['median']:,.0f} ({rps['min']:,.0f}-{rps['max']:,.0f})"
+        queries = "-" if row["queries"] is None else f"{row['queries']:g}"
+        lines.append(
+            f"{name:<42} {rps_text:>22} {row['ratio_to_healthz']:>9.1%} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} "
+            f"{row['p99_ms']:>8.1f} {row['errors']:>7} {row['timeouts']:>8} {queries:>8}"
+        )
+    endpoints = report["endpoints"]
+    many, one = "GET /api/v1/projects/{id}/tasks?limit=50", "GET /api/v1/projects/{id}/tasks?limit=1"
+    if many in endpoints and one in endpoints:
+        lines.append(
+            f"task list limit=50 vs limit=1: {endpoints[many]['rps']['median'] / endpoints[one]['rps']['median']:.0%}"
+        )
+    startup, rss = report["startup_s"], report["rss_mib"]
+    lines.append(f"start-up to the first 200 from /readyz: {startup['median']} s ({startup['min']}-{startup['max']})")
+    lines.append(
+        f"RSS after load: largest worker {rss['worker']['median']} MiB ({rss['worker']['min']}-{rss['worker']['max']}),"
+        f" gunicorn master {rss['master']['median']} MiB"
+    )
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (default 1)")
+    parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of load per endpoint (default 5)")
+    parser.add_argument("--repeat", type=int, default=5, help="measurements per endpoint (default 5)")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    names = [endpoint.name for endpoint in ENDPOINTS]
+    parser.add_argument(
+        "--endpoint", action="append", choices=names, metavar="NAME", help="measure only these (GET /healthz always)"
+    )
+    args = parser.parse_args(argv)
+    for name, low, high in (("workers", 1, 64), ("concurrency", 1, 10000), ("duration", 1, 3600), ("repeat", 1, 100)):
+        value = getattr(args, name)
+        if not low <= value <= high:
+            parser.error(f"--{name} must be from {low} to {high}, not {value}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk is not installed; on Debian or Ubuntu: sudo apt-get update && sudo apt-get install -y wrk")
+    chosen = set(args.endpoint or [endpoint.name for endpoint in ENDPOINTS]) | {HEALTHZ}
+    endpoints = [endpoint for endpoint in ENDPOINTS if endpoint.name in chosen]
+    try:
+        with postgres_server() as admin_url:
+            database_url = create_database(admin_url, "bosun_bench")
+            try:
+                upgrade(make_settings(database_url))
+                data = seed(database_url, DATA)
+                info = machine(database_url)
+                repeats = []
+                for number in range(1, args.repeat + 1):
+                    print(f"repeat {number}/{args.repeat}", file=sys.stderr)
+                    with tempfile.TemporaryDirectory(prefix="bosun-bench-") as folder:
+                        repeats.append(one_repeat(database_url, data, endpoints, args, Path(folder)))
+            finally:
+                drop_database(admin_url, database_url)
+    except BenchError as exc:
+        sys.exit(f"bench: {exc}")
+    report = {
+        "machine": info,
+        "config": {
+            "workers": args.workers,
+            "concurrency": args.concurrency,
+            "duration": args.duration,
+            "repeat": args.repeat,
+            "wrk_threads": 1,
+            "wrk_timeout_s": WRK_TIMEOUT_S,
+            "data": {"users": DATA.users, "projects": DATA.projects, "tasks": DATA.tasks},
+        },
+        "endpoints": summarise(repeats, endpoints),
+        "startup_s": spread([repeat["startup_s"] for repeat in repeats], 2),
+        "rss_mib": {
+            "worker": spread([repeat["worker_rss"] for repeat in repeats]),
+            "master": spread([repeat["master_rss"] for repeat in repeats]),
+        },
+    }
+    print(render_table(report))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
