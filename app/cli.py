@@ -5,6 +5,7 @@ import asyncio
 import getpass
 import json
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -14,7 +15,9 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from app.core.config import ConfigurationError, Settings, load_settings
+from app.core.config import DEFAULT_SECRET_KEY, ConfigurationError, Settings, load_settings
+from app.core.embedded_postgres import DEFAULT_DATA_DIR
+from app.core.ports import PortUnavailable, check_port_free
 
 # What the image's ENTRYPOINT runs and `bosun serve --production` execs (a test keeps the two identical).
 GUNICORN_ARGV = ["gunicorn", "--config", "python:app.gunicorn_conf", "app.main:create_app()"]
@@ -41,6 +44,45 @@ def exec_production(args: argparse.Namespace) -> None:
     os.execv(gunicorn, GUNICORN_ARGV)  # noqa: S606  (fixed argv, no shell)
 
 
+def _development_secret_key(data_dir: Path) -> str:
+    """A random key kept in the development data folder, so local tokens are never signed with a public default."""
+    path = data_dir.parent / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if len(key) < 32:
+            raise CommandError(
+                f"{path} must hold a key of at least 32 characters (delete it to get a new one)"
+            ) from None
+        return key
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as file:
+        file.write(key + "\n")
+    return key
+
+
+def _serve_settings(args: argparse.Namespace) -> Settings:
+    """The settings of the development server: --host/--port over HOST/PORT, a kept key over the default one."""
+    # The environment carries these to uvicorn's reload worker processes too.
+    if args.host is not None:
+        os.environ["HOST"] = args.host
+    if args.port is not None:
+        os.environ["PORT"] = str(args.port)
+    settings = load_settings()
+    if settings.SECRET_KEY.get_secret_value() == DEFAULT_SECRET_KEY:
+        os.environ["SECRET_KEY"] = _development_secret_key(args.data_dir or DEFAULT_DATA_DIR)
+        settings = load_settings()
+    try:
+        check_port_free(settings.HOST, settings.PORT, "PORT or --port")
+        if settings.metrics_port:
+            check_port_free(settings.HOST, settings.metrics_port, "METRICS_PORT")
+    except PortUnavailable as exc:
+        raise CommandError(str(exc)) from exc
+    return settings
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     if args.production:
         exec_production(args)
@@ -49,7 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from app.core.embedded_postgres import EmbeddedPostgresUnavailable, start_embedded_postgres
 
-    settings = load_settings()
+    settings = _serve_settings(args)
     embedded = None
     if settings.DATABASE_URL is None:
         try:
@@ -57,27 +99,28 @@ def cmd_serve(args: argparse.Namespace) -> None:
         except EmbeddedPostgresUnavailable as exc:
             raise CommandError(str(exc)) from exc
         # The environment carries the URL to uvicorn's reload worker processes.
-        os.environ["DATABASE_URL"] = embedded.get_uri()
-        print(f"Embedded PostgreSQL running: {embedded.get_uri()}", file=sys.stderr)
-    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so `finally` stops the database.
+        os.environ["DATABASE_URL"] = embedded.uri
+        print(f"Embedded PostgreSQL running: {embedded.uri}", file=sys.stderr)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it (and a closed terminal's SIGHUP) into SystemExit
+    # so `finally` releases the database.
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGHUP, _exit_on_signal)
     try:
         _migrate(load_settings(require_database=True))
-        host, port = args.host or "127.0.0.1", args.port or 8000
-        base = f"http://{host}:{port}"
+        base = f"http://{settings.HOST}:{settings.PORT}"
         print(f"Bosun API: {base}/api/v1  interactive docs: {base}/docs", file=sys.stderr)
         uvicorn.run(
             "app.main:create_app",
             factory=True,
-            host=host,
-            port=port,
+            host=settings.HOST,
+            port=settings.PORT,
             reload=args.reload,
             access_log=False,
             log_config=None,
         )
     finally:
         if embedded is not None:
-            embedded.stop()
+            embedded.release()
 
 
 def _migrate(settings: Settings, revision: str = "head") -> None:
@@ -128,14 +171,48 @@ def cmd_openapi(args: argparse.Namespace) -> None:
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise CommandError("no terminal to ask for the password: pass it with --password-stdin")
     password = getpass.getpass("Password: ")
     if password != getpass.getpass("Repeat password: "):
         raise CommandError("the passwords do not match")
     return password
 
 
+def _check_email(email: str) -> str:
+    from pydantic import TypeAdapter
+
+    from app.models.common import NormalizedEmail
+
+    try:
+        return str(TypeAdapter(NormalizedEmail).validate_python(email))
+    except ValidationError as exc:
+        raise CommandError(f"email: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}") from exc
+
+
+async def _promote(settings: Settings, email: str) -> str | None:
+    """Make an existing user a superuser; None when nobody has this email."""
+    from app.core.db import Database
+    from app.services import users as users_service
+
+    database = Database(settings)
+    try:
+        async with database.session() as session:
+            existing = await users_service.get_by_email(session, email)
+            if existing is None:
+                return None
+            if existing.is_superuser:
+                return f"{email} is already a superuser (its password is unchanged)"
+            existing.is_superuser = True
+            session.add(existing)
+            return f"{email} already existed and is now a superuser (its password is unchanged)"
+    finally:
+        await database.dispose()
+
+
 async def _create_superuser(settings: Settings, email: str, password: str) -> str:
     from app.core.db import Database
+    from app.core.errors import DomainError
     from app.models.users import UserCreate
     from app.services import users as users_service
 
@@ -143,25 +220,27 @@ async def _create_superuser(settings: Settings, email: str, password: str) -> st
         data = UserCreate(email=email, password=password)
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise CommandError(f"{error['loc'][0]}: {error['msg']}") from exc
+        raise CommandError(f"{error['loc'][0]}: {str(error['msg']).removeprefix('Value error, ')}") from exc
     database = Database(settings)
     try:
         async with database.session() as session:
-            existing = await users_service.get_by_email(session, data.email)
-            if existing is not None:
-                existing.is_superuser = True
-                session.add(existing)
-                return f"{data.email} already existed and is now a superuser"
             await users_service.create_user(session, data, is_superuser=True)
             return f"superuser {data.email} created"
+    except DomainError as exc:
+        raise CommandError(exc.detail) from exc
     finally:
         await database.dispose()
 
 
 def cmd_create_superuser(args: argparse.Namespace) -> None:
     settings = load_settings(require_database=True)
-    password = _read_password(args.password_stdin)
-    print(asyncio.run(_create_superuser(settings, args.email, password)), file=sys.stderr)
+    email = _check_email(args.email)
+    # An existing user is promoted without asking for a password it would not use.
+    message = asyncio.run(_promote(settings, email))
+    if message is None:
+        password = _read_password(args.password_stdin)
+        message = asyncio.run(_create_superuser(settings, email, password))
+    print(message, file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,14 +16,20 @@ from typing import Any
 from gunicorn import glogging
 
 from app.core.config import ConfigurationError, Settings, load_settings
+from app.core.ports import PortUnavailable, check_port_free
+
+
+def _fail(message: object) -> None:
+    print(f"bosun: {message}", file=sys.stderr)
+    sys.exit(1)
 
 
 def _load_settings() -> Settings:
     try:
         return load_settings(require_database=True)
     except ConfigurationError as exc:
-        print(f"bosun: {exc}", file=sys.stderr)
-        sys.exit(1)
+        _fail(exc)
+        raise
 
 
 def _fresh_multiprocess_dir() -> str:
@@ -75,13 +81,26 @@ class BosunLogger(glogging.Logger):  # type: ignore[misc]
 logger_class = BosunLogger
 
 
+def on_starting(server: Any) -> None:
+    """A taken port stops start-up with one line naming its setting (not gunicorn's retries or a traceback).
+
+    Once, before the master binds: unlike the module itself, this hook does not run again on a reload (SIGHUP).
+    """
+    try:
+        check_port_free(settings.HOST, settings.PORT, "PORT")
+        if settings.metrics_port:
+            check_port_free(settings.HOST, settings.metrics_port, "METRICS_PORT")
+    except PortUnavailable as exc:
+        _fail(exc)
+
+
 def when_ready(server: Any) -> None:
     """The master serves the metrics port, aggregating every worker's numbers per scrape."""
     from app.core.metrics import start_metrics_server
 
-    if settings.METRICS_PORT:
-        start_metrics_server(settings.HOST, settings.METRICS_PORT)
-        server.log.info("metrics on http://%s:%s/metrics", settings.HOST, settings.METRICS_PORT)
+    if settings.metrics_port:
+        start_metrics_server(settings.HOST, settings.metrics_port)
+        server.log.info("metrics on http://%s:%s/metrics", settings.HOST, settings.metrics_port)
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 
 from app.api.deps import AppState
 from app.api.errors import install_error_handlers, unexpected_error_response
+from app.api.limits import BodySizeLimitMiddleware
 from app.api.openapi import install_openapi
 from app.api.router import api_router
-from app.api.routes import health
+from app.api.routes import health, home
 from app.core import metrics
 from app.core.config import AuthMode, Settings
 from app.core.db import Database
@@ -55,8 +57,8 @@ def create_app(settings: Settings | None = None, tracer_provider: "TracerProvide
             instrument_engine(database.engine, provider)
         # Under gunicorn the master serves the metrics port; a single process serves its own.
         metrics_server = None
-        if settings.METRICS_PORT and not metrics.multiprocess_dir():
-            metrics_server = metrics.start_metrics_server(settings.HOST, settings.METRICS_PORT)
+        if settings.metrics_port and not metrics.multiprocess_dir():
+            metrics_server = metrics.start_metrics_server(settings.HOST, settings.metrics_port)
         try:
             yield AppState(
                 database=database,
@@ -68,7 +70,8 @@ def create_app(settings: Settings | None = None, tracer_provider: "TracerProvide
                 metrics_server.shutdown()
                 metrics_server.server_close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from assets shipped in the fastapi-offline wheel: the docs work without internet access.
+    app = FastAPIOffline(
         title=settings.PROJECT_NAME,
         version=VERSION,
         description="Team task tracking: teams, projects and tasks.",
@@ -77,13 +80,14 @@ def create_app(settings: Settings | None = None, tracer_provider: "TracerProvide
         generate_unique_id_function=operation_id,
         openapi_url="/api/v1/openapi.json",
         docs_url="/docs",
-        redoc_url=None,
+        redoc_url="/redoc",
     )
     app.state.settings = settings
 
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
+    app.include_router(home.router)
     app.include_router(api_router)
     if settings.CORS_ORIGINS:
         app.add_middleware(
@@ -94,6 +98,7 @@ def create_app(settings: Settings | None = None, tracer_provider: "TracerProvide
             allow_headers=["*"],
             expose_headers=["ETag", "X-Request-ID", "X-Query-Count"],
         )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_REQUEST_BODY_BYTES)
     app.add_middleware(
         RequestContextMiddleware,
         expose_query_count=settings.expose_query_count,

@@ -64,7 +64,7 @@ def test_migrate_and_create_superuser(empty_url: str) -> None:
     code, err = run("create-superuser", "--email", "Root@Example.com", "--password-stdin", stdin="super-secret-pw\n")
     assert (code, err) == (0, "superuser root@example.com created\n")
     code, err = run("create-superuser", "--email", "root@example.com", "--password-stdin", stdin="super-secret-pw\n")
-    assert "already existed and is now a superuser" in err
+    assert err == "root@example.com is already a superuser (its password is unchanged)\n"
     with psycopg.connect(libpq_url(empty_url)) as conn:
         row = conn.execute(
             "SELECT is_superuser, hashed_password FROM users WHERE email = 'root@example.com'"
@@ -137,16 +137,17 @@ def test_console_script_is_installed(empty_url: str) -> None:
     assert "Traceback" not in bad.stderr
 
 
-def _serve(data_dir: Path, port: int, metrics_port: int = 0) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
-    env["METRICS_PORT"] = str(metrics_port)
-    return subprocess.Popen(
-        [BOSUN, "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
+def _serve(data_dir: Path, port: int | None, metrics_port: int | None = None, **env: str) -> subprocess.Popen[str]:
+    """`bosun serve` on an embedded PostgreSQL in data_dir; metrics only when a port is given."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "PORT")}
+    environment.pop("METRICS_PORT", None)
+    if metrics_port is not None:
+        environment["METRICS_PORT"] = str(metrics_port)
+    environment.update(env)
+    argv = [BOSUN, "serve", "--data-dir", str(data_dir)]
+    if port is not None:
+        argv += ["--port", str(port)]
+    return subprocess.Popen(argv, env=environment, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
 
 
 def _wait_ready(port: int, process: subprocess.Popen[str]) -> None:
@@ -201,3 +202,94 @@ def test_serve_with_embedded_postgres_keeps_data(tmp_path: Path) -> None:
     finally:
         again.terminate()
         again.wait(timeout=30)
+
+
+def test_bad_database_url_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:secret-pw@127.0.0.1:notaport/db")
+    code, err = run("migrate")
+    assert code == 1
+    assert err.startswith("bosun: DATABASE_URL")
+    assert err.count("\n") == 1
+    assert "secret-pw" not in err
+
+
+def test_create_superuser_without_a_terminal_says_how(empty_url: str) -> None:
+    run("migrate")
+    code, err = run("create-superuser", "--email", "root@example.com")  # stdin is not a terminal here
+    assert code == 1
+    assert err == "bosun: no terminal to ask for the password: pass it with --password-stdin\n"
+    result = subprocess.run(
+        [BOSUN, "create-superuser", "--email", "root@example.com"],
+        env={**os.environ},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (1, err)
+
+
+def test_promoting_an_existing_user_keeps_its_password(empty_url: str) -> None:
+    run("migrate")
+    assert run("create-superuser", "--email", "root@example.com", "--password-stdin", stdin="first-secret-pw\n")[0] == 0
+    with psycopg.connect(libpq_url(empty_url)) as conn:
+        conn.execute("UPDATE users SET is_superuser = false")
+    code, err = run("create-superuser", "--email", "root@example.com")  # no password asked, no terminal needed
+    assert (code, err) == (0, "root@example.com already existed and is now a superuser (its password is unchanged)\n")
+    code, err = run("create-superuser", "--email", "root@example.com", "--password-stdin", stdin="other-secret-pw\n")
+    assert (code, err) == (0, "root@example.com is already a superuser (its password is unchanged)\n")
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("serve", "--port", "http")[0] == 2
+    assert run("no-such-command")[0] == 2
+
+
+def test_a_second_dev_server_harms_nothing(tmp_path: Path) -> None:
+    """Two dev servers on one data folder: no metrics port clash, and stopping or failing one keeps the other."""
+    import httpx
+    import jwt
+
+    data_dir = tmp_path / "pgdata"
+    port, other_port = free_port(), free_port()
+    first = _serve(data_dir, port)
+    try:
+        _wait_ready(port, first)
+        base = f"http://127.0.0.1:{port}"
+        # Without SECRET_KEY, a random key is generated once and kept beside the data folder.
+        key_file = tmp_path / "secret_key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        assert len(key_file.read_text().strip()) >= 32
+        assert httpx.post(f"{base}/api/v1/auth/signup", json={"email": "a@example.com", "password": "long-enough-pw"})
+        token = httpx.post(
+            f"{base}/api/v1/auth/token", data={"username": "a@example.com", "password": "long-enough-pw"}
+        ).json()["access_token"]
+        claims = jwt.decode(token, options={"verify_signature": False})
+        forged = jwt.encode(claims, "changethis", algorithm="HS256")
+        assert httpx.get(f"{base}/api/v1/users/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+
+        # Failing to start (the port is taken) is one line naming the setting, and stops nothing.
+        clash = _serve(data_dir, port)
+        assert clash.wait(timeout=60) == 1
+        assert clash.stderr is not None
+        assert clash.stderr.read() == f"bosun: port {port} (PORT or --port) is already in use on 127.0.0.1\n"
+
+        # A second server on another port (PORT from the environment) starts, shares the key, and stops.
+        second = _serve(data_dir, None, PORT=str(other_port))
+        try:
+            _wait_ready(other_port, second)
+            me = httpx.get(
+                f"http://127.0.0.1:{other_port}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert me.status_code == 200
+        finally:
+            second.terminate()
+            assert second.wait(timeout=30) in (0, 128 + 15)
+
+        # The first server's database is still there.
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        assert httpx.get(f"{base}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+    assert not (data_dir / "postmaster.pid").exists(), "the last server to leave did not stop the database"

@@ -161,7 +161,7 @@ def test_a_mapping_never_reads_the_environment_or_dotenv(monkeypatch: pytest.Mon
     for name, value in {"ENVIRONMENT": "production", "LOG_LEVEL": "DEBUG", "METRICS_PORT": "8000"}.items():
         monkeypatch.setenv(name, value)
     s = Settings.from_mapping({"PROJECT_NAME": "Mapped", "DEBUG": "false"})
-    assert (s.ENVIRONMENT, s.LOG_LEVEL, s.METRICS_PORT, s.DEBUG) == ("development", "INFO", 9100, False)
+    assert (s.ENVIRONMENT, s.LOG_LEVEL, s.METRICS_PORT, s.DEBUG) == ("development", "INFO", None, False)
     assert s.SECRET_KEY.get_secret_value() == "changethis"
 
 
@@ -197,3 +197,29 @@ def test_a_bad_mapping_names_the_setting(values: dict[str, str], setting: str) -
     with pytest.raises(ValidationError) as caught:
         Settings.from_mapping(values)
     assert describe_validation_error(caught.value).startswith(f"invalid configuration: {setting}: ")
+
+
+def test_metrics_port_is_off_in_development_unless_set() -> None:
+    """Two development servers never collide on a metrics port nobody asked for."""
+    assert settings().metrics_port == 0
+    assert settings(ENVIRONMENT="test").metrics_port == 0
+    assert settings(ENVIRONMENT="staging").metrics_port == 9100
+    assert production().metrics_port == 9100
+    assert settings(METRICS_PORT="9200").metrics_port == 9200
+    assert production(METRICS_PORT="0").metrics_port == 0
+    with pytest.raises(ValidationError, match="METRICS_PORT must differ from PORT"):
+        production(PORT="9100")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:secret-pw@127.0.0.1:notaport/db",
+        "postgresql://u:secret-pw@127.0.0.1:99999/db",
+        "postgresql://u:secret-pw@[::1/db",
+    ],
+)
+def test_malformed_database_urls_are_refused_without_the_password(url: str) -> None:
+    with pytest.raises(ValueError, match="DATABASE_URL") as info:
+        normalize_database_url(url)
+    assert "secret-pw" not in str(info.value)

@@ -4,14 +4,29 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Response
+from pydantic.json_schema import SkipJsonSchema
 
+from app.core.errors import BadRequest
 from app.services.concurrency import ExpectedVersions
 
 # The strong ETags this service issues: a version number in quotes. A version is a 32-bit integer, so a longer
 # number (or a weak tag, W/"1", which If-Match never matches: RFC 9110 strong comparison) names no version.
-_VERSION_TAG = re.compile(r'"(0|[1-9][0-9]{0,18})"')
+_VERSION_TAG = re.compile(r'"?(0|[1-9][0-9]{0,18})"?')
+# What If-Match may hold: `*`, or a list of entity tags (RFC 9110), or bare version numbers (the body's `version`).
+_ENTITY_TAG = re.compile(r'\*|(W/)?"[^"\x00-\x20\x7f]*"|[0-9]+')
+IF_MATCH_PATTERN = r'^\s*(\*|(W/)?"[^"\x00-\x20\x7f]*"|[0-9]+)(\s*,\s*((W/)?"[^"\x00-\x20\x7f]*"|[0-9]+))*\s*$'
 
-IfMatch = Annotated[str | None, Header(description="Apply only if the resource still has this ETag.")]
+# Optional, never null: a header is present or absent (a null in the document would read as the text "null").
+IfMatch = Annotated[
+    str | SkipJsonSchema[None],
+    Header(
+        description=(
+            'Optional. Apply only if the resource still has this ETag (`"3"`, or the bare version `3`); '
+            "a stale one gets 412."
+        ),
+        json_schema_extra={"pattern": IF_MATCH_PATTERN},
+    ),
+]
 
 
 def etag(version: int) -> str:
@@ -29,8 +44,14 @@ def expected_versions(if_match: str | None) -> ExpectedVersions:
     if if_match is None:
         return None
     candidates = [tag.strip() for tag in if_match.split(",")]
+    if not all(_ENTITY_TAG.fullmatch(tag) for tag in candidates):
+        raise BadRequest(
+            'If-Match must be a quoted ETag such as "2" (as the ETag header sent it), the bare version 2, '
+            "a comma-separated list of those, or *."
+        )
     if "*" in candidates:
         return None
+    # Weak tags (W/"1") and tags that are no version of ours name nothing: the change gets 412.
     return frozenset(int(match[1]) for tag in candidates if (match := _VERSION_TAG.fullmatch(tag)))
 
 

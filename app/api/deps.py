@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, TypedDict, TypeVar
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, HTTPException, Query, Request, params
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,6 +17,8 @@ from app.models.users import User
 from app.services import users as users_service
 
 MAX_PAGE_SIZE = 200
+# Far beyond any real list, and well inside PostgreSQL's bigint OFFSET.
+MAX_OFFSET = 1_000_000_000
 
 T = TypeVar("T")
 
@@ -109,9 +111,25 @@ class Pagination:
 
 async def get_pagination(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> Pagination:
     return Pagination(limit=limit, offset=offset)
 
 
 PaginationDep = Annotated[Pagination, Depends(get_pagination)]
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def require_json_body(request: Request) -> None:
+    """A route that reads a JSON body answers 415 to another declared type (FastAPI would say 'field required')."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is None or isinstance(body_field.field_info, params.Form):
+        return
+    content_type = request.headers.get("content-type")
+    # Without a Content-Type the body is read as JSON.
+    if content_type is not None and not _is_json(content_type):
+        raise HTTPException(415, "The body must be JSON: send it with Content-Type: application/json.")

@@ -2,8 +2,9 @@
 
 Errors are described as what they are (RFC 9457 problem+json), and the responses every operation can give are
 derived here in one place from what the operation is: a secured one can answer 401, one with a path parameter
-404, one taking `If-Match` 412, one taking input 422. Routes only declare the errors of their business rules
-(403, 409, ...). Public operations say so (`security: []`), so a generated client knows not to send a token.
+404, one taking `If-Match` 400 and 412, one taking input 422, one with a body 413 (and 415 for a JSON body).
+Routes only declare the errors of their business rules (403, 409, ...). Public operations say so
+(`security: []`), so a generated client knows not to send a token.
 A response body carries every field of its model, so the fields of schemas only responses use are required: a
 client reads `task.status` as a `TaskStatus`, not as something that may be missing.
 """
@@ -45,9 +46,13 @@ def implied_errors(operation: dict[str, Any]) -> set[int]:
     if any(parameter["in"] == "path" for parameter in parameters):
         statuses.add(404)
     if any(parameter["in"] == "header" and parameter["name"].lower() == "if-match" for parameter in parameters):
-        statuses.add(412)
+        statuses |= {400, 412}  # 400: an If-Match that is no entity tag
     if parameters or "requestBody" in operation:
         statuses.add(422)
+    if "requestBody" in operation:
+        statuses.add(413)  # MAX_REQUEST_BODY_BYTES
+        if "application/json" in operation["requestBody"].get("content", {}):
+            statuses.add(415)
     return statuses
 
 

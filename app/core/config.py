@@ -12,8 +12,11 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_SECRET_KEY = "changethis"
+DEFAULT_METRICS_PORT = 9100
 
 
 class Environment(StrEnum):
@@ -79,6 +82,11 @@ class Settings(BaseSettings):
     SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=60, ge=1, le=60 * 24 * 30)
 
+    # Failed logins allowed per account and per client address within the window before 429 (local auth).
+    LOGIN_FAILURES_PER_ACCOUNT: int = Field(default=5, ge=1, le=1000)
+    LOGIN_FAILURES_PER_CLIENT: int = Field(default=100, ge=1, le=100_000)
+    LOGIN_FAILURE_WINDOW_SECONDS: int = Field(default=900, ge=1, le=86_400)
+
     AUTH_MODE: AuthMode = AuthMode.local
     JWKS_URL: str | None = None
     JWT_ISSUER: str | None = None
@@ -87,6 +95,8 @@ class Settings(BaseSettings):
     JWKS_CACHE_SECONDS: int = Field(default=300, ge=1)
     USER_CACHE_SECONDS: float = Field(default=5.0, ge=0, le=300)
     JWKS_REFRESH_COOLDOWN_SECONDS: float = Field(default=30, ge=0)
+
+    MAX_REQUEST_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []
     EXPOSE_QUERY_COUNT: bool | None = None
@@ -102,7 +112,8 @@ class Settings(BaseSettings):
 
     HOST: str = "127.0.0.1"
     PORT: int = Field(default=8000, ge=1, le=65535)
-    METRICS_PORT: int = Field(default=9100, ge=0, le=65535)
+    # Unset: 9100 in staging and production; off in development and test, so two dev servers never collide.
+    METRICS_PORT: int | None = Field(default=None, ge=0, le=65535)
     WEB_CONCURRENCY: int | None = Field(default=None, ge=1, le=64)
     WORKER_TIMEOUT: int = Field(default=60, ge=5, le=3600)
     GRACEFUL_TIMEOUT: int = Field(default=30, ge=1, le=3600)
@@ -134,7 +145,7 @@ class Settings(BaseSettings):
             raise ValueError("JWKS_URL and JWT_ISSUER are required when AUTH_MODE is jwks")
         if self.SMTP_STARTTLS and self.SMTP_SSL and self.SMTP_HOST:
             raise ValueError("SMTP_STARTTLS and SMTP_SSL are mutually exclusive")
-        if self.METRICS_PORT and self.METRICS_PORT == self.PORT:
+        if self.metrics_port and self.metrics_port == self.PORT:
             raise ValueError("METRICS_PORT must differ from PORT (metrics are not served on the API port)")
         if self.is_production:
             self._check_production()
@@ -181,6 +192,13 @@ class Settings(BaseSettings):
         return max(1, min(len(os.sched_getaffinity(0)), 8))
 
     @cached_property
+    def metrics_port(self) -> int:
+        """The port of /metrics, 0 for none: METRICS_PORT, else 9100 in staging and production only."""
+        if self.METRICS_PORT is not None:
+            return self.METRICS_PORT
+        return DEFAULT_METRICS_PORT if self.ENVIRONMENT in (Environment.staging, Environment.production) else 0
+
+    @cached_property
     def expose_query_count(self) -> bool:
         if self.EXPOSE_QUERY_COUNT is not None:
             return self.EXPOSE_QUERY_COUNT
@@ -215,19 +233,34 @@ class _MappingSettings(Settings):
         return (init_settings,)
 
 
+_URL_SCHEMES = (
+    "postgres://",
+    "postgresql://",
+    "postgresql+psycopg://",
+    "postgresql+psycopg2://",
+    "postgresql+asyncpg://",
+)
+
+
 def normalize_database_url(url: str) -> str:
-    """Map `postgres://` and `postgresql://` URLs to the psycopg 3 async driver."""
-    for prefix in (
-        "postgres://",
-        "postgresql://",
-        "postgresql+psycopg2://",
-        "postgresql+asyncpg://",
-    ):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    if url.startswith("postgresql+psycopg://"):
-        return url
-    raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://...)")
+    """Map the accepted PostgreSQL URL schemes to the psycopg 3 async driver; ValueError for anything else.
+
+    The messages never repeat the URL: it carries the password.
+    """
+    scheme = next((prefix for prefix in _URL_SCHEMES if url.startswith(prefix)), None)
+    if scheme is None:
+        raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://...)")
+    normalized = "postgresql+psycopg://" + url[len(scheme) :]
+    try:
+        parsed = make_url(normalized)
+        port = parsed.port
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            "DATABASE_URL is not a valid URL: expected postgresql://user:password@host:port/database"
+        ) from None
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError("DATABASE_URL: the port must be between 1 and 65535")
+    return normalized
 
 
 class ConfigurationError(ValueError):

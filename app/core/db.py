@@ -139,6 +139,8 @@ class Database:
             pool_size=settings.DB_POOL_SIZE,
             max_overflow=settings.DB_MAX_OVERFLOW,
             pool_timeout=settings.DB_POOL_TIMEOUT,
+            # A failed statement's parameters (password hashes, personal data) never reach an error message or log.
+            hide_parameters=True,
             connect_args={"connect_timeout": settings.DB_CONNECT_TIMEOUT},
         )
         event.listen(self.engine.sync_engine, "connect", _watch_for_goodbye)

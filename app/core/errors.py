@@ -62,6 +62,17 @@ class InvalidInput(DomainError):
     slug = "validation-error"
 
 
+class TooManyRequests(DomainError):
+    """Refused for a while; retry_after says how many seconds."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    slug = "too-many-requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class DatabaseUnavailable(DomainError):
     """The database cannot be reached (or does not answer in time)."""
 
@@ -78,5 +89,6 @@ DOMAIN_ERRORS: tuple[type[DomainError], ...] = (
     Conflict,
     StaleVersion,
     InvalidInput,
+    TooManyRequests,
     DatabaseUnavailable,
 )

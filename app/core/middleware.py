@@ -57,6 +57,10 @@ class RequestContextMiddleware:
                     status, status_sent = message["status"], True
                     headers = MutableHeaders(scope=message)
                     headers["X-Request-ID"] = request_id
+                    # Browsers must not guess a type other than the one declared (a JSON body is never HTML).
+                    headers["X-Content-Type-Options"] = "nosniff"
+                    # Tokens and personal data: no cache keeps a response unless the route says otherwise.
+                    headers.setdefault("Cache-Control", "no-store")
                     if self.expose_query_count:
                         headers["X-Query-Count"] = str(counter.count)
                 await send(message)

@@ -10,6 +10,7 @@ from functools import cache
 import jwt
 from pwdlib import PasswordHash
 
+from app.core.addresses import MAX_EMAIL_LENGTH, normalize_email
 from app.core.config import Settings
 from app.core.errors import NotAuthenticated
 
@@ -56,17 +57,25 @@ class AccessToken:
     expires_in: int
 
 
-def create_access_token(subject: str, settings: Settings) -> AccessToken:
-    """A signed HS256 token for a local user id."""
+def create_access_token(subject: str, settings: Settings, token_version: int = 0) -> AccessToken:
+    """A signed HS256 token for a local user id and the user's current token version."""
     lifetime = timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES)
     now = datetime.now(UTC)
-    claims = {"sub": subject, "iat": now, "exp": now + lifetime, "type": "access"}
+    claims = {"sub": subject, "iat": now, "exp": now + lifetime, "type": "access", "ver": token_version}
     token = jwt.encode(claims, settings.SECRET_KEY.get_secret_value(), algorithm=LOCAL_ALGORITHM)
     return AccessToken(token=token, expires_in=int(lifetime.total_seconds()))
 
 
-def decode_local_token(token: str, settings: Settings) -> str:
-    """The user id in a valid local token; NotAuthenticated otherwise."""
+@dataclass(frozen=True)
+class LocalToken:
+    """What a valid local token says: whose it is, and which of their token versions it belongs to."""
+
+    subject: str
+    version: int
+
+
+def decode_local_token(token: str, settings: Settings) -> LocalToken:
+    """The claims of a valid local token; NotAuthenticated otherwise."""
     try:
         claims = jwt.decode(
             token,
@@ -78,9 +87,10 @@ def decode_local_token(token: str, settings: Settings) -> str:
         raise NotAuthenticated("The access token has expired.") from exc
     except jwt.PyJWTError as exc:
         raise NotAuthenticated("The access token is not valid.") from exc
-    if claims.get("type") != "access":
+    version = claims.get("ver", 0)  # tokens from before versions existed belong to version 0
+    if claims.get("type") != "access" or type(version) is not int:
         raise NotAuthenticated("The access token is not valid.")
-    return str(claims["sub"])
+    return LocalToken(subject=str(claims["sub"]), version=version)
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,52 @@ class ExternalIdentity:
     subject: str
     email: str | None
     full_name: str | None
+    # False only when the token says so; providers that only issue verified emails leave the claim out.
+    email_verified: bool = True
+
+
+# The columns these claims are stored in (users.external_id, users.email, users.full_name).
+MAX_SUBJECT_LENGTH = 255
+MAX_NAME_LENGTH = 200
+
+
+def _claim_text(claims: dict[str, object], name: str, max_length: int, *, required: bool) -> str | None:
+    """A string claim that fits its column; NotAuthenticated naming the claim otherwise.
+
+    Identity providers let users choose their names: a claim is input like any other.
+    """
+    value = claims.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length or "\x00" in value:
+        raise NotAuthenticated(
+            f"The access token's {name} claim must be a non-empty string of at most {max_length} characters "
+            "without NUL."
+        )
+    return value
+
+
+def _claim_email(claims: dict[str, object]) -> str | None:
+    email = _claim_text(claims, "email", MAX_EMAIL_LENGTH, required=False)
+    if email is None:
+        return None
+    try:
+        return normalize_email(email)
+    except ValueError as exc:
+        raise NotAuthenticated("The access token's email claim is not a valid email address.") from exc
+
+
+def identity_from_claims(claims: dict[str, object]) -> ExternalIdentity:
+    """The caller a verified token describes: `sub` required, `email` and `name` checked when present."""
+    subject = _claim_text(claims, "sub", MAX_SUBJECT_LENGTH, required=True)
+    assert subject is not None
+    verified = claims.get("email_verified", True)
+    return ExternalIdentity(
+        subject=subject,
+        email=_claim_email(claims),
+        full_name=_claim_text(claims, "name", MAX_NAME_LENGTH, required=False),
+        email_verified=verified not in (False, "false"),
+    )
 
 
 class JWKSVerifier:
@@ -142,10 +198,4 @@ class JWKSVerifier:
         parties = settings.JWT_AUTHORIZED_PARTIES
         if parties and claims.get("azp") not in parties:
             raise NotAuthenticated("The access token was issued to a party that is not allowed.")
-        email = claims.get("email")
-        name = claims.get("name")
-        return ExternalIdentity(
-            subject=str(claims["sub"]),
-            email=email if isinstance(email, str) else None,
-            full_name=name if isinstance(name, str) else None,
-        )
+        return identity_from_claims(claims)

@@ -3,11 +3,14 @@
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, WithJsonSchema
+from pydantic import Field as PydanticField
 from sqlalchemy import Enum
 from sqlmodel import SQLModel
+
+from app.core.addresses import MAX_EMAIL_LENGTH, normalize_email
 
 T = TypeVar("T")
 
@@ -38,12 +41,39 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _normalize_email(value: str) -> str:
-    return value.strip().lower()
+def _refuse_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text: refused here as invalid input, not at the database as a server error.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _name(value: str) -> str:
+    value = _refuse_nul(value).strip()
+    if not value:
+        raise ValueError("must contain something other than spaces")
+    return value
+
+
+# Every text an API client sends is one of these two types; the patterns tell clients (and the document) the same
+# rules the validators apply.
+Text = Annotated[str, AfterValidator(_refuse_nul), PydanticField(json_schema_extra={"pattern": "^[^\\u0000]*$"})]
+"""Free text (descriptions, a person's name): anything but NUL."""
+
+Name = Annotated[
+    str,
+    AfterValidator(_name),
+    PydanticField(min_length=1, json_schema_extra={"pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"}),
+]
+"""The name or title of a thing: surrounding spaces are dropped, and something else must remain."""
 
 
 # Emails are case-insensitive: stored and compared in lower case.
-NormalizedEmail = Annotated[EmailStr, AfterValidator(_normalize_email)]
+NormalizedEmail = Annotated[
+    str,
+    AfterValidator(normalize_email),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": MAX_EMAIL_LENGTH}),
+]
 
 
 class Page(BaseModel, Generic[T]):
@@ -61,11 +91,15 @@ class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def reject_null(value: T | None) -> T:
-    """For PATCH fields that may be omitted but not set to null."""
-    if value is None:
-        raise ValueError("may be omitted, but not null")
-    return value
+def _nothing() -> None:
+    return None
+
+
+def omittable() -> Any:
+    """A PATCH body field that may be omitted but not null: typed as its value, whose type validates a `null` sent
+    (and refuses it); an omitted field is not set (model_fields_set) and the document shows only its type."""
+    # A default_factory keeps `"default": null` out of the document (and, like any default, is not validated).
+    return PydanticField(default_factory=_nothing)
 
 
 class Ref(BaseModel):

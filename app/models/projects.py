@@ -5,17 +5,16 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field as PydanticField
-from pydantic import field_validator
 from sqlalchemy import DateTime, Index
 from sqlmodel import Field, Relationship, SQLModel
 
-from app.models.common import InputModel, Ref, reject_null, utc_now
+from app.models.common import InputModel, Name, Ref, Text, omittable, utc_now
 from app.models.teams import Team
 from app.models.users import User, UserPublic
 
 # Each constraint once, for the table, its input shapes and its output.
-ProjectName = Annotated[str, PydanticField(min_length=1, max_length=200)]
-ProjectDescription = Annotated[str | None, PydanticField(max_length=5000)]
+ProjectName = Annotated[Name, PydanticField(max_length=200)]
+ProjectDescription = Annotated[Text | None, PydanticField(max_length=5000)]
 
 
 class ProjectBase(SQLModel):
@@ -44,10 +43,8 @@ class ProjectCreate(InputModel):
 
 
 class ProjectUpdate(InputModel):
-    name: ProjectName | None = None
+    name: ProjectName = omittable()
     description: ProjectDescription = None
-
-    _name_not_null = field_validator("name")(reject_null)
 
 
 class TaskCounts(SQLModel):

@@ -6,11 +6,10 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field as PydanticField
-from pydantic import field_validator
 from sqlalchemy import DateTime, Index
 from sqlmodel import Field, Relationship, SQLModel
 
-from app.models.common import InputModel, Ref, enum_type, reject_null, utc_now
+from app.models.common import InputModel, Name, Ref, Text, enum_type, omittable, utc_now
 from app.models.projects import Project
 from app.models.users import User, UserPublic
 
@@ -29,8 +28,8 @@ class TaskPriority(StrEnum):
 
 
 # Each constraint once, for the table, its input shapes and its output.
-TaskTitle = Annotated[str, PydanticField(min_length=1, max_length=300)]
-TaskDescription = Annotated[str | None, PydanticField(max_length=10000)]
+TaskTitle = Annotated[Name, PydanticField(max_length=300)]
+TaskDescription = Annotated[Text | None, PydanticField(max_length=10000)]
 
 
 class TaskBase(SQLModel):
@@ -71,14 +70,12 @@ class TaskCreate(InputModel):
 
 
 class TaskUpdate(InputModel):
-    title: TaskTitle | None = None
+    title: TaskTitle = omittable()
     description: TaskDescription = None
-    status: TaskStatus | None = None
-    priority: TaskPriority | None = None
+    status: TaskStatus = omittable()
+    priority: TaskPriority = omittable()
     assignee_id: uuid.UUID | None = None
     due_date: date | None = None
-
-    _required_not_null = field_validator("title", "status", "priority")(reject_null)
 
 
 class TaskPublic(TaskBase):

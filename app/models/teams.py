@@ -9,7 +9,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import DateTime, UniqueConstraint
 from sqlmodel import Field, Relationship, SQLModel
 
-from app.models.common import InputModel, NormalizedEmail, enum_type, utc_now
+from app.models.common import InputModel, Name, NormalizedEmail, enum_type, utc_now
 from app.models.users import User, UserPublic
 
 
@@ -24,7 +24,7 @@ class TeamRole(StrEnum):
         return self in (TeamRole.owner, TeamRole.admin)
 
 
-TeamName = Annotated[str, PydanticField(min_length=1, max_length=200)]
+TeamName = Annotated[Name, PydanticField(max_length=200)]
 
 
 class TeamBase(SQLModel):

@@ -5,12 +5,14 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field as PydanticField
+from pydantic import ValidationInfo, field_validator
 from sqlalchemy import DateTime
 from sqlmodel import Field, SQLModel
 
-from app.models.common import InputModel, NormalizedEmail, utc_now
+from app.core.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
+from app.models.common import InputModel, NormalizedEmail, Text, utc_now
 
-FullName = Annotated[str | None, PydanticField(max_length=200)]
+FullName = Annotated[Text | None, PydanticField(max_length=200)]
 
 
 class UserBase(SQLModel):
@@ -27,13 +29,28 @@ class User(UserBase, table=True):
     external_id: str | None = Field(default=None, max_length=255, unique=True)
     is_active: bool = True
     is_superuser: bool = False
+    # Local tokens carry it; bumped by a password change, which ends every earlier token.
+    token_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+
+
+def _check_password(password: str, email: str | None = None) -> str:
+    problem = password_problem(password, email)
+    if problem is not None:
+        raise ValueError(f"the password {problem}")
+    return password
 
 
 class UserCreate(InputModel):
     email: NormalizedEmail
-    password: str = PydanticField(min_length=8, max_length=128)
+    password: str = PydanticField(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
     full_name: FullName = None
+
+    @field_validator("password")
+    @classmethod
+    def _strong_password(cls, password: str, info: ValidationInfo) -> str:
+        # The email is validated first (declared first), so it is here unless it was invalid.
+        return _check_password(password, info.data.get("email"))
 
 
 class UserUpdate(InputModel):
@@ -42,8 +59,11 @@ class UserUpdate(InputModel):
 
 
 class PasswordChange(InputModel):
-    current_password: str = PydanticField(min_length=1, max_length=128)
-    new_password: str = PydanticField(min_length=8, max_length=128)
+    current_password: str = PydanticField(min_length=1, max_length=MAX_LENGTH)
+    new_password: str = PydanticField(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+
+    # The account's email is checked by the service, which knows it.
+    _strong_password = field_validator("new_password")(_check_password)
 
 
 class UserPublic(UserBase):

@@ -89,12 +89,13 @@ async def list_projects(
     limit: int,
     offset: int,
 ) -> tuple[list[tuple[Project, TaskCounts]], int]:
-    """Projects in the caller's teams (or one of them), newest first, with their task counts."""
+    """Projects in the caller's teams (or one of them: 404 when the caller is not in it), newest first, with counts."""
     visible = select(Project).join(
         Membership,
         is_member_clause(Project.team_id, user),
     )
     if team_id is not None:
+        await require_membership(session, team_id, user)
         visible = visible.where(Project.team_id == team_id)
     total = (await session.exec(select(func.count()).select_from(visible.subquery()))).one()
     query = (

@@ -2,12 +2,15 @@
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import ColumnElement, and_, func, update
 from sqlalchemy.orm import joinedload
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import Conflict, NotFound, PermissionDenied
+from app.models.common import utc_now
+from app.models.projects import Project
+from app.models.tasks import Task
 from app.models.teams import MemberCreate, Membership, Team, TeamCreate, TeamRole
 from app.models.users import User
 from app.services.users import get_by_email
@@ -32,9 +35,12 @@ async def require_membership(session: AsyncSession, team_id: uuid.UUID, user: Us
 
 
 async def is_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    """Whether a user belongs to a team."""
+    """Whether a user belongs to a team; the membership stays until this transaction ends.
+
+    The lock (FOR KEY SHARE) makes a concurrent removal wait, so it unassigns what this transaction assigns.
+    """
     query = select(Membership.id).where(Membership.team_id == team_id, Membership.user_id == user_id)
-    return (await session.exec(query)).first() is not None
+    return (await session.exec(query.with_for_update(read=True, key_share=True))).first() is not None
 
 
 async def create_team(session: AsyncSession, user: User, data: TeamCreate) -> Membership:
@@ -92,21 +98,34 @@ async def add_member(session: AsyncSession, team_id: uuid.UUID, actor: User, dat
     return new
 
 
+async def _lock_team(session: AsyncSession, team_id: uuid.UUID) -> None:
+    """Serialize membership changes of one team: every such change locks the team row first, so they never deadlock."""
+    await session.exec(select(Team.id).where(Team.id == team_id).with_for_update())
+
+
 async def remove_member(session: AsyncSession, team_id: uuid.UUID, actor: User, user_id: uuid.UUID) -> None:
-    """Remove a member (owners/admins, or yourself); a team always keeps an owner."""
+    """Remove a member (owners/admins, or yourself); a team always keeps an owner; their tasks here are unassigned."""
+    await _lock_team(session, team_id)
+    # Read after the lock: a concurrent removal of the actor has committed by now.
     acting = await require_membership(session, team_id, actor)
     if user_id != actor.id and not acting.role.can_manage:
         raise PermissionDenied("Only team owners and admins can remove other members.")
-    query = select(Membership).where(Membership.team_id == team_id, Membership.user_id == user_id).with_for_update()
+    query = select(Membership).where(Membership.team_id == team_id, Membership.user_id == user_id)
     target = (await session.exec(query)).first()
     if target is None:
         raise NotFound("That user is not a member of this team.")
     if target.role is TeamRole.owner:
         if user_id != actor.id and acting.role is not TeamRole.owner:
             raise PermissionDenied("Only team owners can remove owners.")
-        # Lock the team's owner rows so two concurrent removals cannot both pass the check.
-        owners = select(Membership.id).where(Membership.team_id == team_id, Membership.role == TeamRole.owner)
-        if len((await session.exec(owners.with_for_update())).all()) <= 1:
+        owners = select(func.count()).where(Membership.team_id == team_id, Membership.role == TeamRole.owner)
+        if (await session.exec(owners)).one() <= 1:
             raise Conflict("The last owner cannot leave the team; make someone else owner first.")
     await session.delete(target)
+    # Nobody outside a team is assigned its tasks.
+    team_projects = select(Project.id).where(Project.team_id == team_id)
+    await session.exec(
+        update(Task)
+        .where(col(Task.assignee_id) == user_id, col(Task.project_id).in_(team_projects))
+        .values(assignee_id=None, version=col(Task.version) + 1, updated_at=utc_now())
+    )
     await session.flush()

@@ -6,9 +6,10 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.errors import BadRequest, Conflict, NotAuthenticated
+from app.core.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied
+from app.core.passwords import password_problem
 from app.core.row_cache import get_recent
-from app.core.security import ExternalIdentity, hash_password, verify_password
+from app.core.security import ExternalIdentity, LocalToken, hash_password, verify_password
 from app.models.users import PasswordChange, User, UserCreate, UserUpdate
 
 
@@ -49,15 +50,17 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
     return user
 
 
-async def get_active_user(session: AsyncSession, user_id: str) -> User:
-    """The active user a token names; NotAuthenticated when gone or disabled."""
+async def get_active_user(session: AsyncSession, token: LocalToken) -> User:
+    """The active user a local token names; NotAuthenticated when gone, disabled, or the password changed since."""
     try:
-        key = uuid.UUID(user_id)
+        key = uuid.UUID(token.subject)
     except ValueError as exc:
         raise NotAuthenticated("The access token is not valid.") from exc
     user = await get_recent(session, User, key)  # a GET may use the row read up to USER_CACHE_SECONDS ago
     if user is None or not user.is_active:
         raise NotAuthenticated("The user of this token no longer exists or is inactive.")
+    if token.version != user.token_version:
+        raise NotAuthenticated("The access token was issued before the password changed; log in again.")
     return user
 
 
@@ -68,7 +71,10 @@ async def provision_external_user(session: AsyncSession, identity: ExternalIdent
     if user is None:
         if not identity.email:
             raise NotAuthenticated("The access token has no email claim to provision a user from.")
-        email = identity.email.strip().lower()
+        if not identity.email_verified:
+            # Anyone can claim an unverified address; "add member by email" would then add the impostor.
+            raise NotAuthenticated("The access token's email is not verified (email_verified is false).")
+        email = identity.email
         if await get_by_email(session, email) is not None:
             raise Conflict(f"The email {email} already belongs to another account.")
         user = User(email=email, full_name=identity.full_name, external_id=identity.subject)
@@ -95,8 +101,13 @@ async def change_password(session: AsyncSession, user: User, data: PasswordChang
     """Replace the caller's password after checking the current one."""
     valid, _ = await verify_password(data.current_password, user.hashed_password)
     if not valid:
-        raise BadRequest("The current password is incorrect.")
+        raise PermissionDenied("The current password is incorrect.")
+    problem = password_problem(data.new_password, user.email)
+    if problem is not None:
+        raise InvalidInput(f"new_password: the password {problem}.")
     user.hashed_password = await hash_password(data.new_password)
+    # Every token issued before this change stops working.
+    user.token_version += 1
     session.add(user)
     await session.flush()
 

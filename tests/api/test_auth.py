@@ -7,7 +7,7 @@ import httpx
 import jwt
 import pytest
 
-from harness.api import PASSWORD, Actor, UserFactory, app_of, assert_problem, database_of, login
+from harness.api import PASSWORD, Actor, AppFactory, UserFactory, app_of, assert_problem, database_of, login
 
 
 async def signup(
@@ -143,3 +143,97 @@ async def test_token_of_a_deleted_user_is_refused(client: httpx.AsyncClient, ali
     async with database_of(client).session() as session:
         await session.exec(delete(User).where(col(User.id) == alice.id))
     assert_problem(await client.get("/api/v1/users/me", headers=alice.headers), 401, "no longer exists")
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        ("weak@example.com", "password"),
+        ("weak@example.com", "12345678"),
+        ("weak@example.com", "Password1"),
+        ("someone.long@example.com", "someone.long@example.com"),
+        ("someone.long@example.com", "SOMEONE.LONG"),
+    ],
+)
+async def test_weak_passwords_are_refused(client: httpx.AsyncClient, email: str, password: str) -> None:
+    body = assert_problem(await signup(client, email, password), 422, "password")
+    assert body["errors"][0]["loc"][-1] == "password"
+
+
+async def test_a_password_change_ends_earlier_tokens(client: httpx.AsyncClient, alice: Actor) -> None:
+    old_token = (await login(client, alice.email, PASSWORD)).json()["access_token"]
+    changed = await client.put(
+        "/api/v1/users/me/password",
+        json={"current_password": PASSWORD, "new_password": "brand-new-pass"},
+        headers=alice.headers,
+    )
+    assert changed.status_code == 204
+    for token in (old_token, alice.token):
+        response = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+        assert_problem(response, 401, "password")
+    new_token = (await login(client, alice.email, "brand-new-pass")).json()["access_token"]
+    assert (await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {new_token}"})).status_code == 200
+
+
+async def test_weak_new_password_is_refused(client: httpx.AsyncClient, alice: Actor) -> None:
+    for weak in ("password", "alice@example.com"):
+        response = await client.put(
+            "/api/v1/users/me/password",
+            json={"current_password": PASSWORD, "new_password": weak},
+            headers=alice.headers,
+        )
+        assert_problem(response, 422, "password")
+
+
+async def test_failed_logins_are_throttled_per_account(make_client: AppFactory, make_user: UserFactory) -> None:
+    client = await make_client(LOGIN_FAILURES_PER_ACCOUNT=3, LOGIN_FAILURES_PER_CLIENT=100)
+    victim = await make_user("victim@example.com")
+    for _ in range(3):
+        assert_problem(await login(client, "Victim@Example.com", "wrong-password"), 401)
+    # Now even the right password waits; the answer says how long.
+    throttled = await login(client, victim.email, PASSWORD)
+    assert_problem(throttled, 429, "too many failed logins")
+    assert 1 <= int(throttled.headers["retry-after"]) <= 900
+    # Other accounts are not affected.
+    other = await make_user("other@example.com")
+    assert (await login(client, other.email, PASSWORD)).status_code == 200
+
+
+async def test_failed_logins_are_throttled_per_client(make_client: AppFactory, make_user: UserFactory) -> None:
+    client = await make_client(LOGIN_FAILURES_PER_ACCOUNT=100, LOGIN_FAILURES_PER_CLIENT=4)
+    user = await make_user("sprayed@example.com")
+    for number in range(4):
+        assert_problem(await login(client, f"guess-{number}@example.com", "wrong-password"), 401)
+    assert_problem(await login(client, user.email, PASSWORD), 429)
+
+
+async def test_throttling_is_shared_by_every_process(make_client: AppFactory, make_user: UserFactory) -> None:
+    """Two app instances (as two workers or replicas) on one database see the same failures."""
+    first = await make_client(LOGIN_FAILURES_PER_ACCOUNT=2)
+    second = await make_client(LOGIN_FAILURES_PER_ACCOUNT=2)
+    user = await make_user("shared@example.com")
+    assert_problem(await login(first, user.email, "wrong-password"), 401)
+    assert_problem(await login(second, user.email, "wrong-password"), 401)
+    assert_problem(await login(first, user.email, PASSWORD), 429)
+
+
+async def test_a_successful_login_clears_the_account_failures(make_client: AppFactory, make_user: UserFactory) -> None:
+    client = await make_client(LOGIN_FAILURES_PER_ACCOUNT=2)
+    user = await make_user("forgetful@example.com")
+    assert_problem(await login(client, user.email, "wrong-password"), 401)
+    assert (await login(client, user.email, PASSWORD)).status_code == 200
+    assert_problem(await login(client, user.email, "wrong-password"), 401)
+    assert (await login(client, user.email, PASSWORD)).status_code == 200
+
+
+@pytest.mark.parametrize("email", ["dev@none.test", "a.b+tag@sub.example.org"])
+async def test_syntactically_valid_emails_are_accepted(client: httpx.AsyncClient, email: str) -> None:
+    """Nothing is looked up; `.test` is for testing and accepted."""
+    response = await signup(client, email, "long-enough-pw")
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("email", ["x@localhost", "x@printer.local", "x@nodot"])
+async def test_addresses_that_never_receive_mail_are_refused(client: httpx.AsyncClient, email: str) -> None:
+    body = assert_problem(await signup(client, email, "long-enough-pw"), 422, "email")
+    assert body["errors"][0]["loc"][-1] == "email"

@@ -82,6 +82,18 @@ async def test_unknown_kid_refreshes_the_key_set(managed: httpx.AsyncClient, jwk
         (good_claims(azp="https://evil.example.com"), "party"),
         (good_claims(exp=1_000_000), "expired"),
         (good_claims(sub=None), "sub"),
+        (good_claims(sub=""), "sub"),
+        (good_claims(sub="   "), "sub"),
+        (good_claims(sub="a\u0000b"), "sub"),
+        (good_claims(sub="s" * 10_000), "sub"),
+        (good_claims(sub=42), "sub"),
+        (good_claims(email="a\u0000b@example.com"), "email"),
+        (good_claims(email="x" * 1000 + "@example.com"), "email"),
+        (good_claims(email="not-an-email"), "email"),
+        (good_claims(name="n" * 1000), "name"),
+        (good_claims(name="a\u0000b"), "name"),
+        (good_claims(email_verified=False), "email_verified"),
+        (good_claims(email_verified="false"), "email_verified"),
     ],
 )
 async def test_invalid_claims_are_refused(
@@ -126,6 +138,11 @@ async def test_hs256_signed_with_the_public_key_is_refused(managed: httpx.AsyncC
     signature = hmac.new(public_pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     token = f"{header}.{payload}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
     assert_problem(await managed.get("/api/v1/users/me", headers=bearer(token)), 401, "algorithm")
+
+
+async def test_verified_email_provisions(managed: httpx.AsyncClient, jwks: JWKSServer) -> None:
+    token = jwks.sign(**good_claims(email_verified=True))
+    assert (await managed.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
 
 
 async def test_token_without_email_cannot_provision(managed: httpx.AsyncClient, jwks: JWKSServer) -> None:

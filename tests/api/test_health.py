@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from app.core.migrations import code_heads, downgrade, upgrade
-from harness.api import AppFactory, assert_problem, make_settings
+from harness.api import AppFactory, UserFactory, assert_problem, make_settings
 from harness.postgres import create_database, drop_database
 
 
@@ -50,4 +50,19 @@ async def test_not_ready_when_database_is_unreachable(make_client: AppFactory) -
     # API calls fail fast with a 503 problem, not a 500.
     response = await client.post("/api/v1/auth/token", data={"username": "a@example.com", "password": "x"})
     assert_problem(response, 503, "database is unavailable")
+    assert response.headers["retry-after"] == "5"
+
+
+async def test_a_full_pool_is_busy_not_an_outage(make_client: AppFactory, make_user: UserFactory) -> None:
+    from sqlalchemy import literal
+    from sqlmodel import select
+
+    from harness.api import database_of
+
+    client = await make_client(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=0.2)
+    user = await make_user()
+    async with database_of(client).session() as held:
+        await held.exec(select(literal(1)))
+        response = await client.get("/api/v1/users/me", headers=user.headers)
+    assert_problem(response, 503, "too busy")
     assert response.headers["retry-after"] == "5"

@@ -55,9 +55,9 @@ async def test_list_projects_across_teams_and_by_team(
     assert [p["name"] for p in everything["items"]] == ["B", "A"]
     one = (await client.get("/api/v1/projects", params={"team_id": shared["id"]}, headers=alice.headers)).json()
     assert [p["name"] for p in one["items"]] == ["B"]
-    # Filtering by a team the caller is not in shows nothing rather than an error that leaks its existence.
-    none = (await client.get("/api/v1/projects", params={"team_id": other["id"]}, headers=alice.headers)).json()
-    assert none == {"items": [], "total": 0, "limit": 50, "offset": 0}
+    # A team the caller is not in is 404, as for a team that does not exist: nothing leaks, as the README says.
+    none = await client.get("/api/v1/projects", params={"team_id": other["id"]}, headers=alice.headers)
+    assert_problem(none, 404, "team not found")
 
 
 @pytest.mark.parametrize(

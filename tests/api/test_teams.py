@@ -4,7 +4,7 @@ import uuid
 
 import httpx
 
-from harness.api import Actor, UserFactory, add_member, assert_problem, create_team
+from harness.api import Actor, UserFactory, add_member, assert_problem, create_project, create_task, create_team
 
 
 async def test_create_and_list_teams(client: httpx.AsyncClient, alice: Actor, bob: Actor) -> None:
@@ -95,3 +95,90 @@ async def test_remove_member_rules(
 async def test_bad_ids_are_422(client: httpx.AsyncClient, alice: Actor) -> None:
     body = assert_problem(await client.get("/api/v1/teams/not-a-uuid", headers=alice.headers), 422)
     assert body["errors"][0]["loc"] == ["path", "team_id"]
+
+
+async def test_owners_removing_each_other_concurrently_never_deadlock(
+    client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    """Parallel removals serialize on the team: each is 204, 404 or 409, never a 503, and one owner stays."""
+    import asyncio
+
+    for _ in range(3):
+        owners = [await make_user() for _ in range(4)]
+        team = await create_team(client, owners[0])
+        for owner in owners[1:]:
+            await add_member(client, owners[0], team["id"], owner, "owner")
+        removals = [
+            client.delete(f"/api/v1/teams/{team['id']}/members/{owners[(i + 1) % 4].id}", headers=owner.headers)
+            for i, owner in enumerate(owners)
+        ] + [client.delete(f"/api/v1/teams/{team['id']}/members/{owner.id}", headers=owner.headers) for owner in owners]
+        responses = await asyncio.gather(*removals)
+        assert {r.status_code for r in responses} <= {204, 404, 409}, [(r.status_code, r.text) for r in responses]
+        survivors = [
+            o for o in owners if (await client.get(f"/api/v1/teams/{team['id']}", headers=o.headers)).status_code == 200
+        ]
+        assert len(survivors) >= 1
+        detail = (await client.get(f"/api/v1/teams/{team['id']}", headers=survivors[0].headers)).json()
+        assert any(member["role"] == "owner" for member in detail["members"])
+
+
+async def test_removed_member_is_unassigned_from_the_team_tasks(
+    client: httpx.AsyncClient, alice: Actor, bob: Actor
+) -> None:
+    team = await create_team(client, alice)
+    other_team = await create_team(client, bob, "Bob's own")
+    await add_member(client, alice, team["id"], bob)
+    project = await create_project(client, alice, team["id"])
+    own_project = await create_project(client, bob, other_team["id"])
+    task = await create_task(client, alice, project["id"], assignee_id=str(bob.id))
+    kept = await create_task(client, bob, own_project["id"], assignee_id=str(bob.id))
+    removed = await client.delete(f"/api/v1/teams/{team['id']}/members/{bob.id}", headers=alice.headers)
+    assert removed.status_code == 204
+    after = (await client.get(f"/api/v1/tasks/{task['id']}", headers=alice.headers)).json()
+    assert after["assignee"] is None
+    assert after["version"] == task["version"] + 1
+    # Tasks in the member's other teams keep their assignee.
+    assert (await client.get(f"/api/v1/tasks/{kept['id']}", headers=bob.headers)).json()["assignee"]["id"] == str(
+        bob.id
+    )
+
+
+async def test_a_deadlock_is_a_409_not_an_outage(
+    client: httpx.AsyncClient, alice: Actor, bob: Actor, database_url: str
+) -> None:
+    """A real deadlock between a request and another session: the request's transaction loses, and says so."""
+    import asyncio
+
+    import psycopg
+
+    from harness.postgres import libpq_url
+
+    team = await create_team(client, alice)
+    await add_member(client, alice, team["id"], bob)
+    project = await create_project(client, alice, team["id"])
+    task = await create_task(client, alice, project["id"], assignee_id=str(bob.id))
+    async with await psycopg.AsyncConnection.connect(libpq_url(database_url)) as other:
+        await other.execute("SELECT id FROM tasks WHERE id = %s FOR UPDATE", [task["id"]])
+        # The removal locks the team, then waits for the task row this session holds.
+        removal = asyncio.create_task(
+            client.delete(f"/api/v1/teams/{team['id']}/members/{bob.id}", headers=alice.headers)
+        )
+        async with await psycopg.AsyncConnection.connect(libpq_url(database_url), autocommit=True) as watcher:
+            for _ in range(200):
+                waiting = await watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                row = await waiting.fetchone()
+                if row and row[0]:
+                    break
+                await asyncio.sleep(0.05)
+        # ...and now this session waits for the team row: a cycle, which PostgreSQL breaks by failing the request.
+        locking = asyncio.create_task(other.execute("SELECT id FROM teams WHERE id = %s FOR UPDATE", [team["id"]]))
+        response = await removal
+        await locking
+        await other.rollback()
+    assert_problem(response, 409, "try again")
+    assert response.headers["retry-after"] == "1"
+    still = await client.get(f"/api/v1/teams/{team['id']}", headers=bob.headers)
+    assert still.status_code == 200, "the failed removal was rolled back"

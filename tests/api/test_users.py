@@ -2,7 +2,7 @@
 
 import httpx
 
-from harness.api import PASSWORD, Actor, UserFactory, assert_problem, login
+from harness.api import PASSWORD, Actor, AppFactory, UserFactory, assert_problem, login
 
 
 async def test_update_profile(client: httpx.AsyncClient, alice: Actor) -> None:
@@ -35,7 +35,7 @@ async def test_change_password(client: httpx.AsyncClient, alice: Actor) -> None:
     wrong = await client.put(
         url, json={"current_password": "nope", "new_password": "brand-new-pass"}, headers=alice.headers
     )
-    assert_problem(wrong, 400, "current password")
+    assert_problem(wrong, 403, "current password")
     short = await client.put(url, json={"current_password": PASSWORD, "new_password": "short"}, headers=alice.headers)
     assert_problem(short, 422)
     ok = await client.put(
@@ -57,3 +57,19 @@ async def test_user_list_is_for_superusers(client: httpx.AsyncClient, alice: Act
     assert len(page["items"]) == 1
     second = (await client.get("/api/v1/users", params={"limit": 1, "offset": 1}, headers=admin.headers)).json()
     assert {page["items"][0]["email"], second["items"][0]["email"]} == {alice.email, admin.email}
+
+
+async def test_guessing_the_current_password_is_throttled(make_client: AppFactory, alice: Actor) -> None:
+    """A stolen token cannot be used to guess the password: wrong current passwords count as failed logins."""
+    client = await make_client(LOGIN_FAILURES_PER_ACCOUNT=2)
+    url = "/api/v1/users/me/password"
+    for _ in range(2):
+        wrong = await client.put(
+            url, json={"current_password": "guess-one-more", "new_password": "brand-new-pass"}, headers=alice.headers
+        )
+        assert_problem(wrong, 403, "current password")
+    right = await client.put(
+        url, json={"current_password": PASSWORD, "new_password": "brand-new-pass"}, headers=alice.headers
+    )
+    assert_problem(right, 429, "too many failed logins")
+    assert_problem(await login(client, alice.email, PASSWORD), 429)

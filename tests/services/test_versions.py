@@ -4,7 +4,8 @@ import pytest
 
 from app.api.conditional import expected_versions
 from app.core.db import Database
-from app.core.errors import PermissionDenied, StaleVersion
+from app.core.errors import BadRequest, PermissionDenied, StaleVersion
+from app.core.security import LocalToken
 from app.models.projects import Project, ProjectCreate, ProjectUpdate
 from app.models.tasks import TaskCreate, TaskUpdate
 from app.models.teams import MemberCreate, TeamCreate, TeamRole
@@ -25,6 +26,12 @@ def test_check_version() -> None:
         check_version(frozenset(), 3)  # a condition naming no version of ours
 
 
+@pytest.mark.parametrize("header", ["", "\x00", "abc", "null", '"2', "1; 2"])
+def test_if_match_that_is_no_entity_tag_is_400(header: str) -> None:
+    with pytest.raises(BadRequest, match='quoted ETag such as "2"'):
+        expected_versions(header)
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
@@ -35,10 +42,9 @@ def test_check_version() -> None:
         (' "1" , "2"', frozenset({1, 2})),
         ('W/"1"', frozenset()),  # weak tags never match (RFC 9110 strong comparison)
         ('"01"', frozenset()),  # not a tag this service issues
-        ("1", frozenset()),
-        ("", frozenset()),
-        ("\x00", frozenset()),
+        ("1", frozenset({1})),  # the bare version, as the body's "version" shows it
         ('"-1"', frozenset()),
+        ("9" * 5000, frozenset()),
         ('"' + "9" * 5000 + '"', frozenset()),  # huge numbers name no version (and never reach int())
     ],
 )
@@ -97,7 +103,7 @@ async def test_task_changes_check_the_version_and_roles(database: Database) -> N
         )
     async with database.session() as session:
         # As in a request, the caller is loaded in the session the service works in.
-        caller = await users_service.get_active_user(session, str(owner.id))
+        caller = await users_service.get_active_user(session, LocalToken(subject=str(owner.id), version=0))
         task, _ = await tasks_service.create_task(session, project.id, caller, TaskCreate(title="Write"))
     async with database.session() as session:
         changed, _ = await tasks_service.update_task(session, task.id, member, TaskUpdate(title="Wrote"), None)

@@ -2,17 +2,20 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from app.api.deps import (
     CurrentUser,
+    DatabaseDep,
     PaginationDep,
     SessionDep,
+    SettingsDep,
     Superuser,
     require_local_auth,
 )
 from app.api.errors import problem_responses
 from app.api.routes import API_PREFIX
+from app.api.throttling import password_attempt
 from app.models.common import Page
 from app.models.tasks import TaskPublic, TaskStatus
 from app.models.users import PasswordChange, UserPublic, UserUpdate
@@ -38,11 +41,22 @@ async def update_me(session: SessionDep, user: CurrentUser, data: UserUpdate) ->
     "/me/password",
     status_code=status.HTTP_204_NO_CONTENT,
     dependencies=[Depends(require_local_auth)],
-    responses=problem_responses(400, 404, 422),
+    responses=problem_responses(403, 404, 422, 429),
 )
-async def change_password(session: SessionDep, user: CurrentUser, data: PasswordChange) -> None:
-    """Change the caller's password (local auth only)."""
-    await users_service.change_password(session, user, data)
+async def change_password(
+    request: Request,
+    session: SessionDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    data: PasswordChange,
+) -> None:
+    """Change the caller's password (local auth only); every earlier token stops working, including this one.
+
+    A wrong current password is 403 and counts as a failed login: a stolen token cannot guess the password.
+    """
+    async with password_attempt(request, session, database, settings, user.email):
+        await users_service.change_password(session, user, data)
 
 
 @router.get("/me/tasks", response_model=Page[TaskPublic], responses=problem_responses(422))

@@ -1,0 +1,81 @@
+"""What clients see matches what the API does: If-Match forms, Allow on 405, body errors, and team filters."""
+
+import httpx
+import pytest
+
+from harness.api import Actor, assert_problem, create_project, create_task, create_team
+
+
+async def test_if_match_accepts_a_bare_version_and_explains_garbage(client: httpx.AsyncClient, alice: Actor) -> None:
+    team = await create_team(client, alice)
+    project = await create_project(client, alice, team["id"])
+    url = f"/api/v1/projects/{project['id']}"
+    # The body's "version": 1 invites `If-Match: 1`: it names version 1.
+    bare = await client.patch(url, json={"name": "One"}, headers={**alice.headers, "If-Match": "1"})
+    assert bare.status_code == 200, bare.text
+    stale = await client.patch(url, json={"name": "Two"}, headers={**alice.headers, "If-Match": "1"})
+    assert_problem(stale, 412, "changed")
+    for garbage in ("abc", "null", '"2', "1; 2"):
+        response = await client.patch(url, json={"name": "Three"}, headers={**alice.headers, "If-Match": garbage})
+        assert_problem(response, 400, 'quoted etag such as "2"')
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/api/v1/tasks/{task}", "DELETE, GET, PATCH"),
+        ("OPTIONS", "/api/v1/teams", "GET, POST"),
+        ("PUT", "/api/v1/projects/{project}/tasks", "GET, POST"),
+        ("DELETE", "/api/v1/users/me", "GET, PATCH"),
+    ],
+)
+async def test_405_lists_every_method_of_the_path(
+    client: httpx.AsyncClient, alice: Actor, method: str, path: str, allowed: str
+) -> None:
+    team = await create_team(client, alice)
+    project = await create_project(client, alice, team["id"])
+    task = await create_task(client, alice, project["id"])
+    url = path.format(task=task["id"], project=project["id"])
+    response = await client.request(method, url, headers=alice.headers)
+    assert_problem(response, 405)
+    assert response.headers["allow"] == allowed
+
+
+async def test_body_errors_are_clear(client: httpx.AsyncClient, alice: Actor) -> None:
+    not_utf8 = await client.post(
+        "/api/v1/teams", content=b'{"name": "\xc3\x28"}', headers={**alice.headers, "Content-Type": "application/json"}
+    )
+    body = assert_problem(not_utf8, 422, "not valid json")
+    assert body["errors"][0]["loc"] == ["body"]
+    broken = await client.post(
+        "/api/v1/teams", content=b'{"name": ', headers={**alice.headers, "Content-Type": "application/json"}
+    )
+    body = assert_problem(broken, 422, "not valid json")
+    assert body["errors"][0]["loc"] == ["body"]
+    assert "position" in body["errors"][0]["msg"]
+    plain = await client.post(
+        "/api/v1/teams", content=b"name=x", headers={**alice.headers, "Content-Type": "text/plain"}
+    )
+    assert_problem(plain, 415, "application/json")
+    spaces = await client.post("/api/v1/teams", json={"name": "   "}, headers=alice.headers)
+    assert_problem(spaces, 422, "name")
+    trimmed = await client.post("/api/v1/teams", json={"name": "  Ops  "}, headers=alice.headers)
+    assert trimmed.json()["name"] == "Ops"
+
+
+async def test_project_list_of_a_team_you_are_not_in_is_404(
+    client: httpx.AsyncClient, alice: Actor, carol: Actor
+) -> None:
+    team = await create_team(client, alice)
+    await create_project(client, alice, team["id"])
+    assert_problem(await client.get(f"/api/v1/projects?team_id={team['id']}", headers=carol.headers), 404)
+    mine = await client.get(f"/api/v1/projects?team_id={team['id']}", headers=alice.headers)
+    assert mine.json()["total"] == 1
+
+
+async def test_patch_schemas_say_null_is_refused(client: httpx.AsyncClient) -> None:
+    schemas = (await client.get("/api/v1/openapi.json")).json()["components"]["schemas"]
+    fields = [("TaskUpdate", "status"), ("TaskUpdate", "priority"), ("TaskUpdate", "title"), ("ProjectUpdate", "name")]
+    for schema, field in fields:
+        text = str(schemas[schema]["properties"][field])
+        assert "'null'" not in text, (schema, field, text)
