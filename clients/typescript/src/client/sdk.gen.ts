@@ -35,7 +35,7 @@ export const authSignup = <ThrowOnError extends boolean = false>(options: Option
 /**
  * Login
  *
- * Exchange an email (as `username`) and password for a bearer token.
+ * Exchange an email (as `username`) and password for a bearer token (the OAuth2 password form).
  */
 export const authLogin = <ThrowOnError extends boolean = false>(options: Options<AuthLoginData, ThrowOnError>): RequestResult<AuthLoginResponses, AuthLoginErrors, ThrowOnError> => (options.client ?? client).post<AuthLoginResponses, AuthLoginErrors, ThrowOnError>({
     ...urlSearchParamsBodySerializer,
@@ -76,7 +76,9 @@ export const usersUpdateMe = <ThrowOnError extends boolean = false>(options: Opt
 /**
  * Change Password
  *
- * Change the caller's password (local auth only).
+ * Change the caller's password (local auth only); every earlier token stops working, including this one.
+ *
+ * A wrong current password is 403 and counts as a failed login: a stolen token cannot guess the password.
  */
 export const usersChangePassword = <ThrowOnError extends boolean = false>(options: Options<UsersChangePasswordData, ThrowOnError>): RequestResult<UsersChangePasswordResponses, UsersChangePasswordErrors, ThrowOnError> => (options.client ?? client).put<UsersChangePasswordResponses, UsersChangePasswordErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

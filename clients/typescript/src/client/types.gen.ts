@@ -9,29 +9,15 @@ export type ClientOptions = {
  */
 export type AuthLoginForm = {
     /**
-     * Grant Type
-     */
-    grant_type?: string | null;
-    /**
      * Username
+     *
+     * Your email.
      */
     username: string;
     /**
      * Password
      */
     password: string;
-    /**
-     * Scope
-     */
-    scope?: string;
-    /**
-     * Client Id
-     */
-    client_id?: string | null;
-    /**
-     * Client Secret
-     */
-    client_secret?: string | null;
 };
 
 /**
@@ -241,7 +227,7 @@ export type ProjectUpdate = {
     /**
      * Name
      */
-    name?: string | null;
+    name?: string;
     /**
      * Description
      */
@@ -362,13 +348,13 @@ export type TaskUpdate = {
     /**
      * Title
      */
-    title?: string | null;
+    title?: string;
     /**
      * Description
      */
     description?: string | null;
-    status?: TaskStatus | null;
-    priority?: TaskPriority | null;
+    status?: TaskStatus;
+    priority?: TaskPriority;
     /**
      * Assignee Id
      */
@@ -553,6 +539,14 @@ export type AuthSignupErrors = {
      */
     409: Problem;
     /**
+     * Request Entity Too Large
+     */
+    413: Problem;
+    /**
+     * Unsupported Media Type
+     */
+    415: Problem;
+    /**
      * Unprocessable Entity
      */
     422: Problem;
@@ -586,9 +580,17 @@ export type AuthLoginErrors = {
      */
     404: Problem;
     /**
+     * Request Entity Too Large
+     */
+    413: Problem;
+    /**
      * Unprocessable Entity
      */
     422: Problem;
+    /**
+     * Too Many Requests
+     */
+    429: Problem;
 };
 
 export type AuthLoginError = AuthLoginErrors[keyof AuthLoginErrors];
@@ -644,6 +646,14 @@ export type UsersUpdateMeErrors = {
      */
     409: Problem;
     /**
+     * Request Entity Too Large
+     */
+    413: Problem;
+    /**
+     * Unsupported Media Type
+     */
+    415: Problem;
+    /**
      * Unprocessable Entity
      */
     422: Problem;
@@ -669,21 +679,33 @@ export type UsersChangePasswordData = {
 
 export type UsersChangePasswordErrors = {
     /**
-     * Bad Request
-     */
-    400: Problem;
-    /**
      * Unauthorized
      */
     401: Problem;
+    /**
+     * Forbidden
+     */
+    403: Problem;
     /**
      * Not Found
      */
     404: Problem;
     /**
+     * Request Entity Too Large
+     */
+    413: Problem;
+    /**
+     * Unsupported Media Type
+     */
+    415: Problem;
+    /**
      * Unprocessable Entity
      */
     422: Problem;
+    /**
+     * Too Many Requests
+     */
+    429: Problem;
 };
 
 export type UsersChangePasswordError = UsersChangePasswordErrors[keyof UsersChangePasswordErrors];
@@ -846,6 +868,14 @@ export type TeamsCreateTeamErrors = {
      */
     401: Problem;
     /**
+     * Request Entity Too Large
+     */
+    413: Problem;
+    /**
+     * Unsupported Media Type
+     */
+    415: Problem;
+    /**
      * Unprocessable Entity
      */
     422: Problem;
@@ -929,6 +959,14 @@ export type TeamsAddMemberErrors = {
      * Conflict
      */
     409: Problem;
+    /**
+     * Request Entity Too Large
+     */
+    413: Problem;
+    /**
+     * Unsupported Media Type
+     */
+    415: Problem;
     /**
      * Unprocessable Entity
      */
@@ -1018,6 +1056,14 @@ export type ProjectsCreateProjectErrors = {
      */
     404: Problem;
     /**
+     * Request Entity Too Large
+     */
+    413: Problem;
+    /**
+     * Unsupported Media Type
+     */
+    415: Problem;
+    /**
      * Unprocessable Entity
      */
     422: Problem;
@@ -1092,9 +1138,9 @@ export type ProjectsDeleteProjectData = {
         /**
          * If-Match
          *
-         * Apply only if the resource still has this ETag.
+         * Optional. Apply only if the resource still has this ETag (`"3"`, or the bare version `3`); a stale one gets 412.
          */
-        'if-match'?: string | null;
+        'if-match'?: string;
     };
     path: {
         /**
@@ -1107,6 +1153,10 @@ export type ProjectsDeleteProjectData = {
 };
 
 export type ProjectsDeleteProjectErrors = {
+    /**
+     * Bad Request
+     */
+    400: Problem;
     /**
      * Unauthorized
      */
@@ -1184,9 +1234,9 @@ export type ProjectsUpdateProjectData = {
         /**
          * If-Match
          *
-         * Apply only if the resource still has this ETag.
+         * Optional. Apply only if the resource still has this ETag (`"3"`, or the bare version `3`); a stale one gets 412.
          */
-        'if-match'?: string | null;
+        'if-match'?: string;
     };
     path: {
         /**
@@ -1199,6 +1249,10 @@ export type ProjectsUpdateProjectData = {
 };
 
 export type ProjectsUpdateProjectErrors = {
+    /**
+     * Bad Request
+     */
+    400: Problem;
     /**
      * Unauthorized
      */
@@ -1215,6 +1269,14 @@ export type ProjectsUpdateProjectErrors = {
      * Precondition Failed
      */
     412: Problem;
+    /**
+     * Request Entity Too Large
+     */
+    413: Problem;
+    /**
+     * Unsupported Media Type
+     */
+    415: Problem;
     /**
      * Unprocessable Entity
      */
@@ -1317,6 +1379,14 @@ export type TasksCreateTaskErrors = {
      */
     404: Problem;
     /**
+     * Request Entity Too Large
+     */
+    413: Problem;
+    /**
+     * Unsupported Media Type
+     */
+    415: Problem;
+    /**
      * Unprocessable Entity
      */
     422: Problem;
@@ -1339,9 +1409,9 @@ export type TasksDeleteTaskData = {
         /**
          * If-Match
          *
-         * Apply only if the resource still has this ETag.
+         * Optional. Apply only if the resource still has this ETag (`"3"`, or the bare version `3`); a stale one gets 412.
          */
-        'if-match'?: string | null;
+        'if-match'?: string;
     };
     path: {
         /**
@@ -1354,6 +1424,10 @@ export type TasksDeleteTaskData = {
 };
 
 export type TasksDeleteTaskErrors = {
+    /**
+     * Bad Request
+     */
+    400: Problem;
     /**
      * Unauthorized
      */
@@ -1431,9 +1505,9 @@ export type TasksUpdateTaskData = {
         /**
          * If-Match
          *
-         * Apply only if the resource still has this ETag.
+         * Optional. Apply only if the resource still has this ETag (`"3"`, or the bare version `3`); a stale one gets 412.
          */
-        'if-match'?: string | null;
+        'if-match'?: string;
     };
     path: {
         /**
@@ -1447,6 +1521,10 @@ export type TasksUpdateTaskData = {
 
 export type TasksUpdateTaskErrors = {
     /**
+     * Bad Request
+     */
+    400: Problem;
+    /**
      * Unauthorized
      */
     401: Problem;
@@ -1458,6 +1536,14 @@ export type TasksUpdateTaskErrors = {
      * Precondition Failed
      */
     412: Problem;
+    /**
+     * Request Entity Too Large
+     */
+    413: Problem;
+    /**
+     * Unsupported Media Type
+     */
+    415: Problem;
     /**
      * Unprocessable Entity
      */

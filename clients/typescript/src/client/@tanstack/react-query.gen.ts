@@ -28,7 +28,7 @@ export const authSignupMutation = (options?: Partial<Options<AuthSignupData>>): 
 /**
  * Login
  *
- * Exchange an email (as `username`) and password for a bearer token.
+ * Exchange an email (as `username`) and password for a bearer token (the OAuth2 password form).
  */
 export const authLoginMutation = (options?: Partial<Options<AuthLoginData>>): UseMutationOptions<AuthLoginResponse, AuthLoginError, Options<AuthLoginData>> => {
     const mutationOptions: UseMutationOptions<AuthLoginResponse, AuthLoginError, Options<AuthLoginData>> = {
@@ -119,7 +119,9 @@ export const usersUpdateMeMutation = (options?: Partial<Options<UsersUpdateMeDat
 /**
  * Change Password
  *
- * Change the caller's password (local auth only).
+ * Change the caller's password (local auth only); every earlier token stops working, including this one.
+ *
+ * A wrong current password is 403 and counts as a failed login: a stolen token cannot guess the password.
  */
 export const usersChangePasswordMutation = (options?: Partial<Options<UsersChangePasswordData>>): UseMutationOptions<UsersChangePasswordResponse, UsersChangePasswordError, Options<UsersChangePasswordData>> => {
     const mutationOptions: UseMutationOptions<UsersChangePasswordResponse, UsersChangePasswordError, Options<UsersChangePasswordData>> = {
