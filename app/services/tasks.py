@@ -5,8 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
-from sqlalchemy import ColumnElement, RowMapping, func
+from sqlalchemy import ColumnElement, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import col, select
@@ -20,6 +19,7 @@ from app.models.teams import Membership, TeamRole
 from app.models.users import User, UserPublic
 from app.services.concurrency import ExpectedVersions, check_version
 from app.services.projects import get_project
+from app.services.rows import RowShape
 from app.services.teams import is_member, is_member_clause
 
 _EAGER = (
@@ -79,35 +79,15 @@ async def create_task(
     return task, assignment
 
 
-# Lists are read as plain rows, not mapped objects: building 50 tasks with their project and people as ORM
-# instances cost several times the query itself. A row carries exactly the fields of TaskPublic (so the API
-# model stays the one definition of the shape), the caller's membership is part of the join (no separate access
-# check while there are rows), and the total comes with the page (an uncorrelated subquery, counted once).
+# Task lists: plain rows with TaskPublic's fields (see rows.py), the caller's membership in the join (no separate
+# access check while there are rows) and the total in the same statement (an uncorrelated subquery, counted once).
 _ASSIGNEE = aliased(User, name="assignee")
 _CREATOR = aliased(User, name="created_by")
-_NESTED: dict[str, tuple[Any, type[BaseModel]]] = {
-    "project": (Project, Ref),
-    "assignee": (_ASSIGNEE, UserPublic),
-    "created_by": (_CREATOR, UserPublic),
-}
-_TASK_FIELDS = tuple(name for name in TaskPublic.model_fields if name not in _NESTED)
-_LIST_COLUMNS = (
-    *(getattr(Task, name).label(name) for name in _TASK_FIELDS),
-    *(
-        getattr(entity, name).label(f"{prefix}__{name}")
-        for prefix, (entity, shape) in _NESTED.items()
-        for name in shape.model_fields
-    ),
+_LIST = RowShape(
+    TaskPublic,
+    Task,
+    {"project": (Project, Ref), "assignee": (_ASSIGNEE, UserPublic), "created_by": (_CREATOR, UserPublic)},
 )
-
-
-def _item(row: RowMapping) -> dict[str, Any]:
-    """A list row as TaskPublic's fields (a task without assignee has an empty assignee join)."""
-    item = {name: row[name] for name in _TASK_FIELDS}
-    for prefix, (_, shape) in _NESTED.items():
-        nested = {name: row[f"{prefix}__{name}"] for name in shape.model_fields}
-        item[prefix] = None if nested["id"] is None else nested
-    return item
 
 
 async def _page(
@@ -122,7 +102,7 @@ async def _page(
     )
     total = select(func.count()).select_from(visible.subquery()).scalar_subquery()
     query = (
-        sa_select(*_LIST_COLUMNS, total.label("total"))
+        sa_select(*_LIST.columns(), total.label("total"))
         .select_from(Task)
         .join(Project, col(Project.id) == Task.project_id)
         .join(Membership, is_member_clause(Project.team_id, user))
@@ -135,7 +115,7 @@ async def _page(
     )
     rows = (await (await session.connection()).execute(query)).mappings().all()
     if rows:
-        return [_item(row) for row in rows], rows[0]["total"]
+        return [_LIST.item(row) for row in rows], rows[0]["total"]
     return [], None
 
 
