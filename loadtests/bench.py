@@ -185,6 +185,14 @@ def patch_targets(database_url: str, data: Dataset, count: int, path: Path) -> N
     path.write_text("".join(f"{task_id} {version}\n" for task_id, version in rows))
 
 
+def worker_cpu_seconds(server: Server) -> float:
+    """CPU time the workers have used so far, recycled ones included (reaped children count for the master)."""
+    master = psutil.Process(server.process.pid)
+    times = master.cpu_times()
+    live = sum(child.cpu_times().user + child.cpu_times().system for child in master.children())
+    return live + times.children_user + times.children_system
+
+
 def process_rss_mib(server: Server) -> tuple[float, float]:
     """(largest worker RSS, master RSS) in MiB."""
     master = psutil.Process(server.process.pid)
@@ -196,13 +204,14 @@ def process_rss_mib(server: Server) -> tuple[float, float]:
 class Measurement:
     result: WrkResult
     statements: float | None
+    cpu_ms: float  # worker CPU per request: what a request costs, whatever else the machine runs
 
 
 def one_repeat(
     database_url: str, data: Dataset, endpoints: Sequence[Endpoint], args: argparse.Namespace, workdir: Path
 ) -> dict[str, Any]:
     """Start the service, load each endpoint once, stop it."""
-    with gunicorn_server(database_url, workdir, env=SERVER_ENV, workers=args.workers) as server:
+    with gunicorn_server(database_url, workdir, env={**SERVER_ENV, **args.settings}, workers=args.workers) as server:
         token_response = httpx.post(
             f"{server.api}/api/v1/auth/token",
             data={"username": data.user_emails[0], "password": data.password},
@@ -230,14 +239,17 @@ def one_repeat(
             if endpoint.patch:
                 patch_targets(database_url, data, max(256, 4 * args.concurrency), targets)
             before = statement_totals(server.metrics)
+            cpu_before = worker_cpu_seconds(server)
             result = run_wrk(f"{server.api}{path}", args.concurrency, args.duration, headers, env)
             wait_until_idle(server.metrics)
+            cpu = worker_cpu_seconds(server) - cpu_before
             after = statement_totals(server.metrics)
             sum_before, count_before = before.get(endpoint.route, (0.0, 0.0))
             sum_after, count_after = after.get(endpoint.route, (0.0, 0.0))
             requests = count_after - count_before
             statements = (sum_after - sum_before) / requests if requests else None
-            results[endpoint.name] = Measurement(result, statements)
+            cpu_ms = 1000 * cpu / requests if requests else 0.0
+            results[endpoint.name] = Measurement(result, statements, cpu_ms)
             worker_rss = max(worker_rss, process_rss_mib(server)[0])
             print(f"  {endpoint.name}: {result.rps:,.0f} req/s, p99 {result.p99_ms:.0f} ms", file=sys.stderr)
         master_rss = process_rss_mib(server)[1]
@@ -268,6 +280,7 @@ def summarise(repeats: list[dict[str, Any]], endpoints: Sequence[Endpoint]) -> d
             "p99_ms": round(statistics.median(run.result.p99_ms for run in runs), 1),
             "ratio_to_healthz": round(statistics.median(ratios), 3),
             "queries": round(statistics.median(statements), 2) if statements else None,
+            "cpu_ms": round(statistics.median(run.cpu_ms for run in runs), 3),
             "errors": sum(run.result.errors for run in runs),
             "timeouts": sum(run.result.timeouts for run in runs),
         }
@@ -306,7 +319,7 @@ def render_table(report: dict[str, Any]) -> str:
         f"Bosun benchmark: {config['workers']} worker(s), {config['concurrency']} connections, "
         f"{config['duration']} s x {config['repeat']} repeats; medians (min-max)",
         f"{'endpoint':<42} {'req/s':>22} {'/healthz':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'errors':>7} {'timeouts':>8} {'SQL/req':>8}",
+        f"{'errors':>7} {'timeouts':>8} {'SQL/req':>8} {'CPU ms':>7}",
     ]
     for name, row in report["endpoints"].items():
         rps = row["rps"]
@@ -314,7 +327,7 @@ def render_table(report: dict[str, Any]) -> str:
         queries = "-" if row["queries"] is None else f"{row['queries']:g}"
         lines.append(
             f"{name:<42} {rps_text:>22} {row['ratio_to_healthz']:>9.1%} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} "
-            f"{row['p99_ms']:>8.1f} {row['errors']:>7} {row['timeouts']:>8} {queries:>8}"
+            f"{row['p99_ms']:>8.1f} {row['errors']:>7} {row['timeouts']:>8} {queries:>8} {row['cpu_ms']:>7.2f}"
         )
     endpoints = report["endpoints"]
     many, one = "GET /api/v1/projects/{id}/tasks?limit=50", "GET /api/v1/projects/{id}/tasks?limit=1"
@@ -340,11 +353,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=5, help="seconds of load per endpoint (default 5)")
     parser.add_argument("--repeat", type=int, default=5, help="measurements per endpoint (default 5)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the service (e.g. DB_POOL_SIZE=5), to compare configurations",
+    )
     names = [endpoint.name for endpoint in ENDPOINTS]
     parser.add_argument(
         "--endpoint", action="append", choices=names, metavar="NAME", help="measure only these (GET /healthz always)"
     )
     args = parser.parse_args(argv)
+    args.settings = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier() or "\x00" in value:
+            parser.error(f"--set takes NAME=VALUE, not {item!r}")
+        args.settings[name] = value
     for name, low, high in (("workers", 1, 64), ("concurrency", 1, 10000), ("duration", 1, 3600), ("repeat", 1, 100)):
         value = getattr(args, name)
         if not low <= value <= high:
@@ -383,6 +409,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "repeat": args.repeat,
             "wrk_threads": 1,
             "wrk_timeout_s": WRK_TIMEOUT_S,
+            "settings": args.settings,
             "data": {"users": DATA.users, "projects": DATA.projects, "tasks": DATA.tasks},
         },
         "endpoints": summarise(repeats, endpoints),

@@ -2,19 +2,22 @@
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func
-from sqlalchemy.orm import joinedload
+from sqlalchemy import func, true
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import NotFound, PermissionDenied
-from app.models.common import utc_now
-from app.models.projects import Project, ProjectCreate, ProjectUpdate, TaskCounts
+from app.models.common import Ref, utc_now
+from app.models.projects import Project, ProjectCreate, ProjectPublic, ProjectUpdate, TaskCounts
 from app.models.tasks import Task, TaskStatus
-from app.models.teams import Membership, TeamRole
-from app.models.users import User
+from app.models.teams import Membership, Team, TeamRole
+from app.models.users import User, UserPublic
 from app.services.concurrency import ExpectedVersions, check_version
+from app.services.rows import RowShape
 from app.services.teams import is_member_clause, require_membership
 
 _EAGER = (joinedload(Project.team), joinedload(Project.created_by))  # type: ignore[arg-type]
@@ -81,6 +84,21 @@ async def create_project(session: AsyncSession, team_id: uuid.UUID, user: User, 
     return project
 
 
+# The project list: plain rows with ProjectPublic's fields (see rows.py), each project's task counts from one
+# aggregate over its tasks (a lateral join) and the total in the same statement.
+_CREATOR = aliased(User, name="created_by")
+_COUNTS = (
+    select(*(func.count().filter(col(Task.status) == status).label(status.value) for status in TaskStatus))
+    .where(col(Task.project_id) == Project.id)
+    .lateral("task_counts")
+)
+_LIST = RowShape(
+    ProjectPublic,
+    Project,
+    {"team": (Team, Ref), "created_by": (_CREATOR, UserPublic), "task_counts": (_COUNTS.c, TaskCounts)},
+)
+
+
 async def list_projects(
     session: AsyncSession,
     user: User,
@@ -88,25 +106,30 @@ async def list_projects(
     team_id: uuid.UUID | None,
     limit: int,
     offset: int,
-) -> tuple[list[tuple[Project, TaskCounts]], int]:
-    """Projects in the caller's teams (or one of them: 404 when the caller is not in it), newest first, with counts."""
-    visible = select(Project).join(
-        Membership,
-        is_member_clause(Project.team_id, user),
-    )
+) -> tuple[list[dict[str, Any]], int]:
+    """Projects in the caller's teams (or one of them), newest first, with their task counts, as ProjectPublic's
+    fields."""
     if team_id is not None:
-        await require_membership(session, team_id, user)
-        visible = visible.where(Project.team_id == team_id)
-    total = (await session.exec(select(func.count()).select_from(visible.subquery()))).one()
+        await require_membership(session, team_id, user)  # a team you are not in is a 404, not an empty list
+    where = [col(Project.team_id) == team_id] if team_id is not None else []
+    visible = select(Project.id).join(Membership, is_member_clause(Project.team_id, user)).where(*where)
+    total = select(func.count()).select_from(visible.subquery()).scalar_subquery()
     query = (
-        visible.options(*_EAGER)
+        sa_select(*_LIST.columns(), total.label("total"))
+        .select_from(Project)
+        .join(Membership, is_member_clause(Project.team_id, user))
+        .join(Team, col(Team.id) == Project.team_id)
+        .join(_CREATOR, col(_CREATOR.id) == Project.created_by_id)
+        .join(_COUNTS, true())
+        .where(*where)
         .order_by(col(Project.created_at).desc(), col(Project.id).desc())
         .limit(limit)
         .offset(offset)
     )
-    projects = list((await session.exec(query)).all())
-    counts = await _task_counts(session, [p.id for p in projects])
-    return [(p, counts[p.id]) for p in projects], total
+    rows = (await (await session.connection()).execute(query)).mappings().all()
+    if rows:
+        return [_LIST.item(row) for row in rows], rows[0]["total"]
+    return [], (await session.exec(select(func.count()).select_from(visible.subquery()))).one() if offset else 0
 
 
 def _require_manager(role: TeamRole) -> None:

@@ -1,22 +1,25 @@
 """Tasks: created in a project, visible to its team, assigned to team members."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func
-from sqlalchemy.orm import joinedload
+from sqlalchemy import ColumnElement, func
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql.expression import SelectOfScalar
 
 from app.core.errors import InvalidInput, NotFound, PermissionDenied
-from app.models.common import utc_now
+from app.models.common import Ref, utc_now
 from app.models.projects import Project
-from app.models.tasks import Task, TaskCreate, TaskPriority, TaskStatus, TaskUpdate
+from app.models.tasks import Task, TaskCreate, TaskPriority, TaskPublic, TaskStatus, TaskUpdate
 from app.models.teams import Membership, TeamRole
-from app.models.users import User
+from app.models.users import User, UserPublic
 from app.services.concurrency import ExpectedVersions, check_version
 from app.services.projects import get_project
+from app.services.rows import RowShape
 from app.services.teams import is_member, is_member_clause
 
 _EAGER = (
@@ -76,22 +79,65 @@ async def create_task(
     return task, assignment
 
 
-def _page_query(query: SelectOfScalar[Task], filters: TaskFilters) -> SelectOfScalar[Task]:
-    if filters.status is not None:
-        query = query.where(Task.status == filters.status)
-    if filters.priority is not None:
-        query = query.where(Task.priority == filters.priority)
-    if filters.assignee_id is not None:
-        query = query.where(Task.assignee_id == filters.assignee_id)
-    return query
+# Task lists: plain rows with TaskPublic's fields (see rows.py), the caller's membership in the join (no separate
+# access check while there are rows) and the total in the same statement (an uncorrelated subquery, counted once).
+_ASSIGNEE = aliased(User, name="assignee")
+_CREATOR = aliased(User, name="created_by")
+_LIST = RowShape(
+    TaskPublic,
+    Task,
+    {"project": (Project, Ref), "assignee": (_ASSIGNEE, UserPublic), "created_by": (_CREATOR, UserPublic)},
+)
 
 
-async def _page(session: AsyncSession, query: SelectOfScalar[Task], limit: int, offset: int) -> tuple[list[Task], int]:
-    total = (await session.exec(select(func.count()).select_from(query.subquery()))).one()
-    ordered = (
-        query.options(*_EAGER).order_by(col(Task.created_at).desc(), col(Task.id).desc()).limit(limit).offset(offset)
+async def _page(
+    session: AsyncSession, user: User, where: Sequence[ColumnElement[bool]], limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of the tasks matching `where` in the caller's teams, newest first; the total when the page has rows."""
+    visible = (
+        select(Task.id)
+        .join(Project, col(Project.id) == Task.project_id)
+        .join(Membership, is_member_clause(Project.team_id, user))
+        .where(*where)
     )
-    return list((await session.exec(ordered)).all()), total
+    total = select(func.count()).select_from(visible.subquery()).scalar_subquery()
+    query = (
+        sa_select(*_LIST.columns(), total.label("total"))
+        .select_from(Task)
+        .join(Project, col(Project.id) == Task.project_id)
+        .join(Membership, is_member_clause(Project.team_id, user))
+        .outerjoin(_ASSIGNEE, col(_ASSIGNEE.id) == Task.assignee_id)
+        .join(_CREATOR, col(_CREATOR.id) == Task.created_by_id)
+        .where(*where)
+        .order_by(col(Task.created_at).desc(), col(Task.id).desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await (await session.connection()).execute(query)).mappings().all()
+    if rows:
+        return [_LIST.item(row) for row in rows], rows[0]["total"]
+    return [], None
+
+
+async def _count(session: AsyncSession, user: User, where: Sequence[ColumnElement[bool]]) -> int:
+    visible = (
+        select(Task.id)
+        .join(Project, col(Project.id) == Task.project_id)
+        .join(Membership, is_member_clause(Project.team_id, user))
+        .where(*where)
+    )
+    return (await session.exec(select(func.count()).select_from(visible.subquery()))).one()
+
+
+def _filters(filters: TaskFilters) -> list[ColumnElement[bool]]:
+    where = []
+    if filters.status is not None:
+        where.append(col(Task.status) == filters.status)
+    if filters.priority is not None:
+        where.append(col(Task.priority) == filters.priority)
+    if filters.assignee_id is not None:
+        where.append(col(Task.assignee_id) == filters.assignee_id)
+    return where
 
 
 async def list_project_tasks(
@@ -102,11 +148,14 @@ async def list_project_tasks(
     *,
     limit: int,
     offset: int,
-) -> tuple[list[Task], int]:
-    """A project's tasks, newest first, filtered."""
-    project, _ = await get_project(session, project_id, user)
-    query = _page_query(select(Task).where(Task.project_id == project.id), filters)
-    return await _page(session, query, limit, offset)
+) -> tuple[list[dict[str, Any]], int]:
+    """A project's tasks, newest first, filtered, as TaskPublic's fields; 404 for non-members."""
+    where = [col(Task.project_id) == project_id, *_filters(filters)]
+    items, total = await _page(session, user, where, limit, offset)
+    if total is None:  # no rows: a project the caller cannot see, or a page past the end
+        await get_project(session, project_id, user)
+        total = await _count(session, user, where) if offset else 0
+    return items, total
 
 
 async def list_my_tasks(
@@ -116,18 +165,13 @@ async def list_my_tasks(
     *,
     limit: int,
     offset: int,
-) -> tuple[list[Task], int]:
-    """Tasks assigned to the caller in the teams they belong to, newest first."""
-    query = (
-        select(Task)
-        .join(Project, col(Project.id) == Task.project_id)
-        .join(
-            Membership,
-            is_member_clause(Project.team_id, user),
-        )
-    )
-    query = _page_query(query, TaskFilters(status=status, assignee_id=user.id))
-    return await _page(session, query, limit, offset)
+) -> tuple[list[dict[str, Any]], int]:
+    """Tasks assigned to the caller in the teams they belong to, newest first, as TaskPublic's fields."""
+    where = [col(Task.assignee_id) == user.id, *_filters(TaskFilters(status=status))]
+    items, total = await _page(session, user, where, limit, offset)
+    if total is None:
+        total = await _count(session, user, where) if offset else 0
+    return items, total
 
 
 async def _get_task(

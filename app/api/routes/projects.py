@@ -46,10 +46,10 @@ async def list_projects(
     team_id: Annotated[uuid.UUID | None, Query(description="Only projects of this team.")] = None,
 ) -> Page[ProjectPublic]:
     """Projects in the caller's teams, newest first."""
-    rows, total = await projects_service.list_projects(
+    items, total = await projects_service.list_projects(
         session, user, team_id=team_id, limit=page.limit, offset=page.offset
     )
-    return page.page([_public(project, counts) for project, counts in rows], total)
+    return page.page([ProjectPublic.model_validate(item) for item in items], total)
 
 
 @router.get("/projects/{project_id}", response_model=ProjectPublic)
