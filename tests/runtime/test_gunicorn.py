@@ -50,7 +50,8 @@ async def test_one_scrape_counts_every_worker(server: Server) -> None:
     assert metric_value(text, "http_requests_total", method="GET", route="/api/v1/users/me", status="200") == 200
     assert metric_value(text, "http_request_duration_seconds_count", method="GET", route="/api/v1/users/me") == 200
     assert metric_value(text, "http_request_db_queries_count", route="/api/v1/users/me") == 200
-    assert metric_value(text, "http_request_db_queries_sum", route="/api/v1/users/me") == 200  # one statement each
+    # At most one statement each: a worker's reads reuse the user it loaded in the last USER_CACHE_SECONDS.
+    assert 1 <= metric_value(text, "http_request_db_queries_sum", route="/api/v1/users/me") <= 200
     assert metric_value(text, "bosun_build_info", version="0.1.0") == 1
     assert metric_value(text, "db_pool_connections_max") == 2 * (5 + 10)
     assert metric_value(text, "db_pool_connections_in_use") == 0
