@@ -143,7 +143,7 @@ def test_production_render() -> None:
     assert by_kind(objects, "Secret") == []  # existingSecret
     assert by_kind(objects, "Ingress")[0]["spec"]["tls"][0]["secretName"] == "bosun-tls"
     assert len(by_kind(objects, "ServiceMonitor")) == 2  # the service and the operator
-    assert by_kind(objects, "PrometheusRule")
+    assert len(by_kind(objects, "PrometheusRule")) == 2
 
 
 def test_minimal_render_has_no_operator() -> None:
@@ -248,8 +248,7 @@ def _exported(scrape: str) -> set[str]:
 @pytest.mark.usefixtures("clean_database")
 def test_dashboards_and_alerts_use_only_exported_metrics(database_url: str, tmp_path: Path) -> None:
     expressions = [expr for path in dashboard_files() for expr in panel_queries(path)]
-    enabled = ["--set", "bosun-operator.metrics.prometheusRule.enabled=true"]
-    groups = rule_groups(render(VALUES["production"], *enabled))
+    groups = rule_groups(render(VALUES["production"]))
     assert {group["name"] for group in groups} == {"bosun.rules", "bosun-operator.releases", "bosun-operator.operator"}
     expressions += [rule["expr"] for group in groups for rule in group["rules"]]
     used = _metric_names(expressions)
