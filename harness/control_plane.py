@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -199,6 +200,31 @@ class ControlPlane:
         }
         path.write_text(json.dumps(config))
         return path
+
+    def install_crds(self, *paths: Path) -> None:
+        """Server-side apply CRD manifests (no size limit from a last-applied annotation); wait until Established."""
+        names = []
+        for path in paths:
+            text = path.read_text()
+            names += [doc["metadata"]["name"] for doc in yaml.safe_load_all(text) if doc]
+            self.apply(text, "--force-conflicts")
+        for name in names:
+            self.wait_established(name)
+
+    def wait_established(self, crd: str, timeout: float = 60) -> None:
+        """Until the CRD is served (`kubectl wait` fails while a new CRD has no conditions yet)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.get_json("crd", crd).get("status") or {}
+            conditions = status.get("conditions") or [] if isinstance(status, dict) else []
+            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"CRD {crd} not Established after {timeout}s")
+
+    def ensure_namespace(self, name: str) -> None:
+        """Create a namespace with a given name unless it exists."""
+        self.apply(f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
 
     def create_namespace(self, prefix: str = "test", labels: dict[str, str] | None = None) -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -11,14 +11,25 @@ import httpx
 import pytest
 import yaml
 
+from harness.charts import (
+    BOSUN,
+    OPERATOR,
+    build_dependencies,
+    by_kind,
+    dashboard_files,
+    expand,
+    helm,
+    panel_queries,
+    rule_groups,
+)
+from harness.charts import render as render_chart
+from harness.ci_tools import crds, prometheus_operator_crds_dir, tool
 from harness.control_plane import ControlPlane
 from harness.gunicorn import gunicorn_server
-from harness.k8s_tools import built, tools_dir
-from harness.paths import REPO_ROOT
+from harness.k8s_tools import built
+from harness.operator_metrics import operator_scrape_standin
+from harness.prometheus import NOT_BUILT as PROMTOOL_NOT_BUILT
 
-CHARTS = REPO_ROOT / "charts"
-BOSUN = CHARTS / "bosun"
-OPERATOR = CHARTS / "bosun-operator"
 VALUES = {
     "default": [],
     "minimal": ["-f", str(BOSUN / "ci" / "minimal-values.yaml")],
@@ -26,30 +37,25 @@ VALUES = {
 }
 # Metrics that alerts use but that come from Prometheus itself or kube-state-metrics, not from the app.
 EXTERNAL_METRICS = {"up", "kube_pod_status_ready", "kube_pod_labels"}
-
-
-def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    if not built():
-        pytest.skip("kubernetes binaries not built: run `uv run poe k8s-tools`")
-    result = subprocess.run([str(tools_dir() / "helm"), *args], capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
-    return result
+# Any value of the right shape for each Grafana variable the dashboards use.
+SAMPLE_VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__range": "1h",
+    "$namespace": "bosun",
+    "$job": "bosun-metrics",
+    "$release": "bosun",
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def dependencies() -> None:
-    """charts/bosun takes the operator chart from ../bosun-operator (file://)."""
-    helm("dependency", "build", str(BOSUN))
+def helm_built() -> None:
+    if not built():
+        pytest.skip("kubernetes binaries not built: run `uv run poe k8s-tools`")
+    build_dependencies()
 
 
 def render(values: list[str], *extra: str, namespace: str = "demo") -> list[dict[str, Any]]:
-    output = helm("template", "rel", str(BOSUN), "--namespace", namespace, *values, *extra).stdout
-    return [doc for doc in yaml.safe_load_all(output) if doc]
-
-
-def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [o for o in objects if o["kind"] == kind]
+    return render_chart(BOSUN, *values, *extra, namespace=namespace)
 
 
 @pytest.mark.parametrize("chart", [BOSUN, OPERATOR], ids=["bosun", "bosun-operator"])
@@ -125,7 +131,7 @@ def test_default_render() -> None:
     sa = next(s for s in by_kind(objects, "ServiceAccount") if s["metadata"]["name"] == "rel-bosun")
     assert sa["automountServiceAccountToken"] is False
     dashboards = [c for c in by_kind(objects, "ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1"]
-    assert len(dashboards) == 2
+    assert len(dashboards) == 3  # service overview and database (this chart), releases (the operator chart)
 
 
 def test_production_render() -> None:
@@ -137,7 +143,7 @@ def test_production_render() -> None:
     assert by_kind(objects, "Secret") == []  # existingSecret
     assert by_kind(objects, "Ingress")[0]["spec"]["tls"][0]["secretName"] == "bosun-tls"
     assert len(by_kind(objects, "ServiceMonitor")) == 2  # the service and the operator
-    assert by_kind(objects, "PrometheusRule")
+    assert len(by_kind(objects, "PrometheusRule")) == 2
 
 
 def test_minimal_render_has_no_operator() -> None:
@@ -184,9 +190,11 @@ def test_values_schema_refuses(args: list[str], message: str) -> None:
 
 
 def test_dashboards_are_valid_grafana_json() -> None:
-    for path in sorted((BOSUN / "files" / "dashboards").glob("*.json")):
+    uids = set()
+    for path in dashboard_files():
         dashboard = json.loads(path.read_text())
         assert dashboard["uid"].startswith("bosun-")
+        uids.add(dashboard["uid"])
         assert dashboard["title"]
         assert isinstance(dashboard["schemaVersion"], int)
         ids = [panel["id"] for panel in dashboard["panels"]]
@@ -197,6 +205,25 @@ def test_dashboards_are_valid_grafana_json() -> None:
             assert all(t["expr"] and t["refId"] for t in panel["targets"])
         variables = {v["name"] for v in dashboard["templating"]["list"]}
         assert {"datasource", "namespace", "job"} <= variables
+    assert uids == {"bosun-overview", "bosun-database", "bosun-releases"}
+
+
+def test_every_panel_query_is_valid_promql() -> None:
+    """promtool parses each panel query (Grafana's variables filled with sample values)."""
+    promtool = tool("promtool")
+    if promtool is None:
+        pytest.skip(PROMTOOL_NOT_BUILT)
+    queries = [expand(expr, SAMPLE_VARIABLES) for path in dashboard_files() for expr in panel_queries(path)]
+    assert len(queries) >= 30
+    for query in queries:
+        result = subprocess.run(
+            [str(promtool), "--experimental", "promql", "format", query], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, f"invalid PromQL: {query}\n{result.stderr}"
+    refused = subprocess.run(
+        [str(promtool), "--experimental", "promql", "format", "sum(rate(x[5m])"], capture_output=True, text=True
+    )
+    assert refused.returncode != 0
 
 
 def _metric_names(expressions: list[str]) -> set[str]:
@@ -222,23 +249,22 @@ def _exported(scrape: str) -> set[str]:
 
 @pytest.mark.usefixtures("clean_database")
 def test_dashboards_and_alerts_use_only_exported_metrics(database_url: str, tmp_path: Path) -> None:
-    expressions = [
-        target["expr"]
-        for path in (BOSUN / "files" / "dashboards").glob("*.json")
-        for panel in json.loads(path.read_text())["panels"]
-        for target in panel["targets"]
-    ]
-    rules = by_kind(render(VALUES["production"]), "PrometheusRule")[0]
-    expressions += [rule["expr"] for group in rules["spec"]["groups"] for rule in group["rules"]]
+    expressions = [expr for path in dashboard_files() for expr in panel_queries(path)]
+    groups = rule_groups(render(VALUES["production"]))
+    assert {group["name"] for group in groups} == {"bosun.rules", "bosun-operator.releases", "bosun-operator.operator"}
+    expressions += [rule["expr"] for group in groups for rule in group["rules"]]
     used = _metric_names(expressions)
     assert "http_request_db_queries_sum" in used  # the N+1 panel and alert
+    assert "bosun_operator_release_phase" in used  # the releases dashboard and alerts
 
     with gunicorn_server(database_url, tmp_path) as server:
         httpx.get(f"{server.api}/api/v1/users/me")  # a 401 that still runs the middleware
         httpx.post(f"{server.api}/api/v1/auth/signup", json={"email": "m@example.com", "password": "metrics-pass"})
         scrape = httpx.get(server.metrics).text
-    missing = used - _exported(scrape) - EXTERNAL_METRICS
-    assert missing == set(), f"dashboards or alerts use metrics the app does not export: {missing}"
+    # The operator's side: a STAND-IN scrape (its real metric definitions, in process) until the operator runs here.
+    exported = _exported(scrape) | _exported(operator_scrape_standin())
+    missing = used - exported - EXTERNAL_METRICS
+    assert missing == set(), f"dashboards or alerts use metrics the app or the operator does not export: {missing}"
 
 
 # --- on the real apiserver ---------------------------------------------------------------------------------
@@ -246,9 +272,15 @@ def test_dashboards_and_alerts_use_only_exported_metrics(database_url: str, tmp_
 
 @pytest.fixture(scope="module")
 def monitoring_crds(kube: ControlPlane) -> None:
-    kube.apply((Path(__file__).parent / "monitoring_crds.yaml").read_text())
-    for crd in ("servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"):
-        kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
+    """The Prometheus Operator's real ServiceMonitor and PrometheusRule CRDs."""
+    paths = [
+        p
+        for p in crds(prometheus_operator_crds_dir())
+        if p.name.endswith(("_servicemonitors.yaml", "_prometheusrules.yaml"))
+    ]
+    if len(paths) != 2:
+        pytest.skip("Prometheus Operator CRDs not fetched: run `uv run poe ci-tools`")
+    kube.install_crds(*paths)
 
 
 def installed_objects(kube: ControlPlane, release: str, namespace: str) -> Iterator[dict[str, Any]]:
@@ -284,6 +316,30 @@ def test_helm_install_is_accepted(kube: ControlPlane, values: str) -> None:
         kube.helm("upgrade", release, str(BOSUN), "-n", namespace, "--set", "replicaCount=3")
         after = kube.get_json("secret", f"{release}-bosun-secrets", "-n", namespace)["data"]
         assert after == before
+
+
+@pytest.mark.k8s
+@pytest.mark.usefixtures("monitoring_crds")
+def test_monitoring_objects_meet_the_real_schemas(kube: ControlPlane, namespace: str) -> None:
+    """The Prometheus Operator's CRDs check fields and formats: a typo or a bad duration is refused."""
+    objects = render(VALUES["production"], namespace=namespace)
+    monitors = by_kind(objects, "ServiceMonitor")
+    rules = by_kind(objects, "PrometheusRule")
+
+    def create(document: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        return kube.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(document), check=False)
+
+    for document in monitors + rules:
+        accepted = create(document)
+        assert accepted.returncode == 0, accepted.stderr
+    monitors[0]["spec"]["endpoints"][0]["intervall"] = "30s"
+    refused = create(monitors[0])
+    assert refused.returncode != 0
+    assert 'unknown field "spec.endpoints[0].intervall"' in refused.stderr
+    rules[0]["spec"]["groups"][0]["rules"][0]["for"] = "five minutes"
+    refused = create(rules[0])
+    assert refused.returncode != 0
+    assert "spec.groups[0].rules[0].for" in refused.stderr
 
 
 @pytest.mark.k8s
