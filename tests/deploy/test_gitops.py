@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+from bosun_operator.validation import Environment, InvalidSettings, validate_settings
 from lupa.lua51 import LuaRuntime
-from pydantic import ValidationError
 
 from app.core.config import Settings
 from harness.charts import by_kind, render
@@ -28,11 +28,6 @@ ENVIRONMENTS = ("staging", "production")
 NOT_FETCHED = "Argo CD / Prometheus Operator CRDs not fetched: run `uv run poe ci-tools`"
 WAVE = "argocd.argoproj.io/sync-wave"
 CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Namespace"}
-# What the pod template takes from Secrets (the chart's Secret via envFrom, SMTP_PASSWORD via secretKeyRef).
-SECRET_PLACEHOLDERS = {
-    "DATABASE_URL": "postgresql://bosun@db.example.com:5432/bosun",
-    "SECRET_KEY": "placeholder-secret-key-0123456789abcdef",
-}
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -81,19 +76,17 @@ def release_of(environment: str, *extra: str) -> dict[str, Any]:
 
 
 def validate_release_settings(release: dict[str, Any]) -> Settings:
-    """The operator's validation of an AppRelease's settings.
-
-    Until the operator lands: the service's own Settings from the release's settings plus placeholders for what the
-    pod template takes from Secrets. Swap this one function for the operator's validation.
-    """
-    containers = release["spec"]["template"]["spec"]["containers"]
-    from_secret_refs = {
-        env["name"]: "placeholder-from-a-secret"
-        for container in containers
-        for env in container.get("env", [])
-        if "secretKeyRef" in env.get("valueFrom", {})
-    }
-    return Settings.from_mapping({**release["spec"]["settings"], **SECRET_PLACEHOLDERS, **from_secret_refs})
+    """The operator's validation of an AppRelease's settings (bosun_operator.validation), with the environment the
+    operator sees when it may not read the Secrets the pod template names (its RBAC has no `get` on Secrets): each
+    `secretRef` an opaque source, each `secretKeyRef` set to a value it cannot read. Raises InvalidSettings."""
+    container = release["spec"]["template"]["spec"]["containers"][0]
+    environment = Environment()
+    for source in container.get("envFrom", []):
+        if "secretRef" in source:
+            environment.opaque_sources.append(f"Secret/{source['secretRef']['name']}")
+    for variable in container.get("env", []):
+        environment.set(variable["name"], None if "valueFrom" in variable else variable["value"])
+    return validate_settings(release["spec"]["settings"], environment)
 
 
 # --- without a cluster ----------------------------------------------------------------------------------------
@@ -180,7 +173,7 @@ def test_an_unsafe_production_change_is_refused(
     override.write_text(yaml.safe_dump(changed))
     release = release_of("production", "-f", str(override))
     assert release["spec"]["settings"][setting] == value
-    with pytest.raises(ValidationError, match=message.replace("*", r"\*")):
+    with pytest.raises(InvalidSettings, match=message.replace("*", r"\*")):
         validate_release_settings(release)
     if not everywhere:  # the same line passes staging's rules: production really is stricter
         release["spec"]["settings"]["ENVIRONMENT"] = "staging"
