@@ -107,10 +107,8 @@ async def list_projects(
     limit: int,
     offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Projects in the caller's teams (or one of them), newest first, with their task counts, as ProjectPublic's
-    fields."""
-    if team_id is not None:
-        await require_membership(session, team_id, user)  # a team you are not in is a 404, not an empty list
+    """Projects in the caller's teams (or one of them: 404 when the caller is not in it), newest first, with their
+    task counts, as ProjectPublic's fields."""
     where = [col(Project.team_id) == team_id] if team_id is not None else []
     visible = select(Project.id).join(Membership, is_member_clause(Project.team_id, user)).where(*where)
     total = select(func.count()).select_from(visible.subquery()).scalar_subquery()
@@ -127,8 +125,10 @@ async def list_projects(
         .offset(offset)
     )
     rows = (await (await session.connection()).execute(query)).mappings().all()
-    if rows:
+    if rows:  # rows of the team came through the caller's membership: no access check needed
         return [_LIST.item(row) for row in rows], rows[0]["total"]
+    if team_id is not None:
+        await require_membership(session, team_id, user)  # a team you are not in is a 404, not an empty list
     return [], (await session.exec(select(func.count()).select_from(visible.subquery()))).one() if offset else 0
 
 
