@@ -36,6 +36,7 @@ from locust.argument_parser import LocustArgumentParser
 from locust.contrib.fasthttp import ResponseContextManager
 from locust.env import Environment
 from locust.exception import StopUser
+from locust.stats import CSV_STATS_INTERVAL_SEC
 
 from loadtests import checks
 
@@ -494,7 +495,8 @@ def _every_task_once(user: Journeys) -> None:
     finally:
         run.smoke_finished += 1
         if run.smoke_finished >= len(user.environment.user_classes) and user.environment.runner is not None:
-            gevent.spawn(user.environment.runner.quit)
+            # Locust writes its CSV files every CSV_STATS_INTERVAL_SEC and not again at exit: quit after one more write.
+            gevent.spawn_later(CSV_STATS_INTERVAL_SEC + 0.5, user.environment.runner.quit)
     raise StopUser
 
 
