@@ -87,6 +87,7 @@ class JobRunner:
 
     def __post_init__(self) -> None:
         self._hold.set()
+        # The images' `bosun` shims and the pods' home folders, all removed by stop().
         self._shims = Path(tempfile.mkdtemp(prefix="bosun-images-"))
 
     def hold(self) -> None:
@@ -232,7 +233,7 @@ class JobRunner:
 
     def _environment(self, api: httpx.Client, container: dict[str, Any]) -> dict[str, str]:
         """The container's environment as the kubelet builds it, on top of the image's (the code's bin folder)."""
-        home = tempfile.mkdtemp(prefix="bosun-pod-")
+        home = tempfile.mkdtemp(prefix="pod-", dir=self._shims)
         env = {"PATH": f"{self._bin_for(container['image'])}:/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8"}
         env["PYTHONPATH"] = str(self.images.get(container["image"], REPO_ROOT))
         for source in container.get("envFrom") or []:

@@ -2,6 +2,8 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
+RECONCILE_RESULTS = ("success", "retry", "invalid", "error")
+FINISH_RESULTS = ("succeeded", "failed")
 PHASES = ("Pending", "Invalid", "Paused", "Migrating", "MigrationFailed", "RollingOut", "RolloutFailed", "Ready")
 
 # Migrations and rollouts take seconds to many minutes.
@@ -39,3 +41,11 @@ RELEASE_PHASE = Gauge(
     "1 for the current phase of each AppRelease, 0 for the others.",
     ["namespace", "release", "phase"],
 )
+
+# Every known label value starts at zero, so a rate or an increase is 0 rather than missing until the first event
+# (and an alert on errors can see the first one).
+for _result in RECONCILE_RESULTS:
+    RECONCILIATIONS.labels(result=_result)
+for _result in FINISH_RESULTS:
+    for _metric in (MIGRATIONS, MIGRATION_DURATION, ROLLOUTS, ROLLOUT_DURATION):
+        _metric.labels(result=_result)

@@ -158,6 +158,8 @@ async def test_a_deadlock_is_a_409_not_an_outage(
     project = await create_project(client, alice, team["id"])
     task = await create_task(client, alice, project["id"], assignee_id=str(bob.id))
     async with await psycopg.AsyncConnection.connect(libpq_url(database_url)) as other:
+        # Only the request's backend runs the deadlock check (after 1 s), so it is the one PostgreSQL fails.
+        await other.execute("SET deadlock_timeout = '60s'")
         await other.execute("SELECT id FROM tasks WHERE id = %s FOR UPDATE", [task["id"]])
         # The removal locks the team, then waits for the task row this session holds.
         removal = asyncio.create_task(

@@ -24,10 +24,11 @@ from harness.charts import (
 )
 from harness.charts import render as render_chart
 from harness.ci_tools import crds, prometheus_operator_crds_dir, tool
+from harness.cluster import install_crd
 from harness.control_plane import ControlPlane
 from harness.gunicorn import gunicorn_server
 from harness.k8s_tools import built
-from harness.operator_metrics import operator_scrape_standin
+from harness.operator import operator_process
 from harness.prometheus import NOT_BUILT as PROMTOOL_NOT_BUILT
 
 VALUES = {
@@ -181,12 +182,49 @@ def test_operator_rbac_is_least_privilege() -> None:
         (["--set", "secrets.databaseUrl=mysql://x"], "databaseUrl"),
         (["--set", "service.port=0"], "port"),
         (["--set", "bosun-operator.replicaCount=2"], "replicaCount"),
+        (["--set", "loadtest.users=0"], "users"),
+        (["--set", "loadtest.runTime=forever"], "runTime"),
+        (["--set", "loadtest.extraArgs={rm -rf}"], "extraArgs"),
     ],
 )
 def test_values_schema_refuses(args: list[str], message: str) -> None:
     result = helm("template", "rel", str(BOSUN), *args, check=False)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_loadtest_job_is_an_opt_in_helm_test() -> None:
+    assert not by_kind(render(VALUES["default"]), "Job")
+    objects = render(
+        VALUES["production"], "--set", "loadtest.enabled=true", "--set", "loadtest.extraArgs={--seeded-users=10}"
+    )
+    job = by_kind(objects, "Job")[0]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "test"  # runs on `helm test`, never on install
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["automountServiceAccountToken"] is False
+    container = pod["containers"][0]
+    assert container["image"] == "registry.example.com/platform/bosun-loadtest:1.4.2"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    for arg in (
+        "--headless",
+        "--host=http://rel-bosun.demo.svc:80",
+        "--metrics-url=http://rel-bosun-metrics-pods.demo.svc:9100/metrics",
+        "--seeded-users=10",
+    ):
+        assert arg in container["args"]
+    pods = next(s for s in by_kind(objects, "Service") if s["metadata"]["name"] == "rel-bosun-metrics-pods")
+    assert pods["spec"]["clusterIP"] == "None"  # its DNS name lists every pod
+    assert pods["metadata"]["labels"]["app.kubernetes.io/component"] != "metrics"  # the ServiceMonitor skips it
+    # The production NetworkPolicy lets the Job's pods reach both ports.
+    policy = by_kind(objects, "NetworkPolicy")[0]
+    peers = [peer for rule in policy["spec"]["ingress"] for peer in rule.get("from", [])]
+    loadtest = [
+        p
+        for p in peers
+        if p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") == "loadtest"
+    ]
+    assert len(loadtest) == 2
 
 
 def test_dashboards_are_valid_grafana_json() -> None:
@@ -247,8 +285,11 @@ def _exported(scrape: str) -> set[str]:
     return names
 
 
+@pytest.mark.k8s
 @pytest.mark.usefixtures("clean_database")
-def test_dashboards_and_alerts_use_only_exported_metrics(database_url: str, tmp_path: Path) -> None:
+def test_dashboards_and_alerts_use_only_exported_metrics(
+    database_url: str, kube: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
     expressions = [expr for path in dashboard_files() for expr in panel_queries(path)]
     groups = rule_groups(render(VALUES["production"]))
     assert {group["name"] for group in groups} == {"bosun.rules", "bosun-operator.releases", "bosun-operator.operator"}
@@ -261,8 +302,10 @@ def test_dashboards_and_alerts_use_only_exported_metrics(database_url: str, tmp_
         httpx.get(f"{server.api}/api/v1/users/me")  # a 401 that still runs the middleware
         httpx.post(f"{server.api}/api/v1/auth/signup", json={"email": "m@example.com", "password": "metrics-pass"})
         scrape = httpx.get(server.metrics).text
-    # The operator's side: a STAND-IN scrape (its real metric definitions, in process) until the operator runs here.
-    exported = _exported(scrape) | _exported(operator_scrape_standin())
+    install_crd(kube)
+    with operator_process(kube, [namespace]) as operator:  # the real `bosun-operator`
+        operator_scrape = httpx.get(operator.metrics_url).text
+    exported = _exported(scrape) | _exported(operator_scrape)
     missing = used - exported - EXTERNAL_METRICS
     assert missing == set(), f"dashboards or alerts use metrics the app or the operator does not export: {missing}"
 
@@ -353,6 +396,7 @@ def test_pod_template_passes_the_restricted_pod_security_level(kube: ControlPlan
     release = kube.get_json("apprelease", "psa-bosun", "-n", namespace)
     template = release["spec"]["template"]  # type: ignore[index]
     operator = kube.get_json("deployment", "psa-bosun-operator", "-n", namespace)["spec"]["template"]  # type: ignore[index]
+    loadtest = by_kind(render([], "--set", "loadtest.enabled=true", namespace=namespace), "Job")[0]["spec"]["template"]
 
     def pod(name: str, pod_template: dict[str, Any], image: str) -> dict[str, Any]:
         spec = json.loads(json.dumps(pod_template["spec"]))
@@ -365,7 +409,7 @@ def test_pod_template_passes_the_restricted_pod_security_level(kube: ControlPlan
             "spec": spec,
         }
 
-    for name, pod_template in (("service", template), ("operator", operator)):
+    for name, pod_template in (("service", template), ("operator", operator), ("loadtest", loadtest)):
         document = pod(name, pod_template, "bosun:0.1.0")
         result = kube.kubectl(
             "create", "-n", namespace, "--dry-run=server", "-f", "-", input=json.dumps(document), check=False
