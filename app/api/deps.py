@@ -30,7 +30,9 @@ class AppState(TypedDict):
     jwks_verifier: JWKSVerifier | None
 
 
-# Dependencies are `async def` even when they await nothing: FastAPI runs plain `def` ones in a thread pool.
+# Dependencies are `async def` even when they await nothing: FastAPI runs plain `def` ones in a thread pool. The
+# ones every request solves (session, current user) read the request's state themselves rather than through
+# further dependencies: each dependency is work for every request.
 
 
 async def get_settings(request: Request) -> Settings:
@@ -49,8 +51,9 @@ async def get_database(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
-async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session and transaction per request, committed before the response is sent (GETs: no transaction)."""
+    database: Database = request.state.database
     async with database.session(read_only=is_read_only(request.method)) as session:
         yield session
 
@@ -65,10 +68,10 @@ _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 async def get_current_user(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     token: Annotated[str | None, Depends(_bearer)],
 ) -> User:
     """The authenticated caller: a local user, or one provisioned from a managed-auth token."""
+    settings: Settings = request.app.state.settings
     if not token:
         raise NotAuthenticated("Not authenticated: send an 'Authorization: Bearer <token>' header.")
     if settings.AUTH_MODE is AuthMode.jwks:
@@ -124,7 +127,7 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-def require_json_body(request: Request) -> None:
+async def require_json_body(request: Request) -> None:
     """A route that reads a JSON body answers 415 to another declared type (FastAPI would say 'field required')."""
     body_field = getattr(request.scope.get("route"), "body_field", None)
     if body_field is None or isinstance(body_field.field_info, params.Form):
