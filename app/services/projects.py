@@ -113,7 +113,7 @@ async def list_projects(
     visible = select(Project.id).join(Membership, is_member_clause(Project.team_id, user)).where(*where)
     total = select(func.count()).select_from(visible.subquery()).scalar_subquery()
     query = (
-        sa_select(*_LIST.columns(), total.label("total"))
+        sa_select(*_LIST.columns, total.label("total"))
         .select_from(Project)
         .join(Membership, is_member_clause(Project.team_id, user))
         .join(Team, col(Team.id) == Project.team_id)

@@ -28,20 +28,29 @@ class RowShape:
         return tuple(name for name in self.model.model_fields if name not in self.nested)
 
     @cached_property
-    def _nested_fields(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        return tuple((prefix, tuple(model.model_fields)) for prefix, (_, model) in self.nested.items())
+    def _plan(self) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
+        """Each field of the model in its order, with the column names of a nested model's fields."""
+        return tuple(
+            (name, tuple(self.nested[name][1].model_fields) if name in self.nested else None)
+            for name in self.model.model_fields
+        )
 
-    def columns(self) -> list[Label[Any]]:
-        """The SELECT list: one labelled column per field."""
+    @cached_property
+    def columns(self) -> tuple[Label[Any], ...]:
+        """The SELECT list: one labelled column per field (built once: SQL elements are immutable)."""
         columns = [getattr(self.entity, name).label(name) for name in self.fields]
         for prefix, (entity, model) in self.nested.items():
             columns += [getattr(entity, name).label(f"{prefix}__{name}") for name in model.model_fields]
-        return columns
+        return tuple(columns)
 
     def item(self, row: RowMapping) -> dict[str, Any]:
-        """A row as the model's fields; a nested model whose columns are all NULL (an outer join) is None."""
-        item = {name: row[name] for name in self.fields}
-        for prefix, names in self._nested_fields:
-            values = {name: row[f"{prefix}__{name}"] for name in names}
-            item[prefix] = None if all(value is None for value in values.values()) else values
+        """A row as the model's fields, in the model's order; a nested model whose columns are all NULL (an outer
+        join) is None."""
+        item: dict[str, Any] = {}
+        for name, nested in self._plan:
+            if nested is None:
+                item[name] = row[name]
+                continue
+            values = {field: row[f"{name}__{field}"] for field in nested}
+            item[name] = None if all(value is None for value in values.values()) else values
         return item

@@ -102,7 +102,7 @@ async def _page(
     )
     total = select(func.count()).select_from(visible.subquery()).scalar_subquery()
     query = (
-        sa_select(*_LIST.columns(), total.label("total"))
+        sa_select(*_LIST.columns, total.label("total"))
         .select_from(Task)
         .join(Project, col(Project.id) == Task.project_id)
         .join(Membership, is_member_clause(Project.team_id, user))

@@ -44,12 +44,12 @@ async def list_projects(
     user: CurrentUser,
     page: PaginationDep,
     team_id: Annotated[uuid.UUID | None, Query(description="Only projects of this team.")] = None,
-) -> Page[ProjectPublic]:
+) -> Response:
     """Projects in the caller's teams, newest first."""
     items, total = await projects_service.list_projects(
         session, user, team_id=team_id, limit=page.limit, offset=page.offset
     )
-    return page.page([ProjectPublic.model_validate(item) for item in items], total)
+    return page.json_page(items, total)
 
 
 @router.get("/projects/{project_id}", response_model=ProjectPublic)

@@ -54,13 +54,13 @@ async def list_project_tasks(
     status: Annotated[TaskStatus | None, Query()] = None,
     priority: Annotated[TaskPriority | None, Query()] = None,
     assignee_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> Page[TaskPublic]:
+) -> Response:
     """A project's tasks, newest first, optionally filtered."""
     filters = tasks_service.TaskFilters(status=status, priority=priority, assignee_id=assignee_id)
     tasks, total = await tasks_service.list_project_tasks(
         session, project_id, user, filters, limit=page.limit, offset=page.offset
     )
-    return page.page([TaskPublic.model_validate(task) for task in tasks], total)
+    return page.json_page(tasks, total)
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.api.deps import (
     CurrentUser,
@@ -65,10 +65,10 @@ async def list_my_tasks(
     user: CurrentUser,
     page: PaginationDep,
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this status.")] = None,
-) -> Page[TaskPublic]:
+) -> Response:
     """Tasks assigned to the caller across their teams, newest first."""
     tasks, total = await tasks_service.list_my_tasks(session, user, status, limit=page.limit, offset=page.offset)
-    return page.page([TaskPublic.model_validate(task) for task in tasks], total)
+    return page.json_page(tasks, total)
 
 
 @router.get("", response_model=Page[UserPublic], responses=problem_responses(403, 422))
