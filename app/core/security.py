@@ -13,6 +13,7 @@ from pwdlib import PasswordHash
 from app.core.addresses import MAX_EMAIL_LENGTH, normalize_email
 from app.core.config import Settings
 from app.core.errors import NotAuthenticated
+from app.core.text import unstorable_reason
 
 password_hash = PasswordHash.recommended()
 
@@ -117,10 +118,10 @@ def _claim_text(claims: dict[str, object], name: str, max_length: int, *, requir
     value = claims.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > max_length or "\x00" in value:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length or unstorable_reason(value):
         raise NotAuthenticated(
             f"The access token's {name} claim must be a non-empty string of at most {max_length} characters "
-            "without NUL."
+            "of valid Unicode without NUL."
         )
     return value
 

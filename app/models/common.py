@@ -11,6 +11,7 @@ from sqlalchemy import Enum
 from sqlmodel import SQLModel
 
 from app.core.addresses import MAX_EMAIL_LENGTH, normalize_email
+from app.core.text import unstorable_reason
 
 T = TypeVar("T")
 
@@ -41,15 +42,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _refuse_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text: refused here as invalid input, not at the database as a server error.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+def _storable(value: str) -> str:
+    reason = unstorable_reason(value)
+    if reason is not None:
+        raise ValueError(reason)
     return value
 
 
 def _name(value: str) -> str:
-    value = _refuse_nul(value).strip()
+    value = _storable(value).strip()
     if not value:
         raise ValueError("must contain something other than spaces")
     return value
@@ -57,8 +58,8 @@ def _name(value: str) -> str:
 
 # Every text an API client sends is one of these two types; the patterns tell clients (and the document) the same
 # rules the validators apply.
-Text = Annotated[str, AfterValidator(_refuse_nul), PydanticField(json_schema_extra={"pattern": "^[^\\u0000]*$"})]
-"""Free text (descriptions, a person's name): anything but NUL."""
+Text = Annotated[str, AfterValidator(_storable), PydanticField(json_schema_extra={"pattern": "^[^\\u0000]*$"})]
+"""Free text (descriptions, a person's name): any valid Unicode but NUL."""
 
 Name = Annotated[
     str,
