@@ -136,16 +136,27 @@ def _claim_email(claims: dict[str, object]) -> str | None:
         raise NotAuthenticated("The access token's email claim is not a valid email address.") from exc
 
 
+def _email_verified(claims: dict[str, object]) -> bool:
+    """Whether the token vouches for its email: JSON true or the string "true" (any case) only.
+
+    A missing claim counts as verified (providers that only issue verified emails leave it out); anything else sent
+    ("False", 0, "no", null) does not, so an unverified address never provisions an account.
+    """
+    if "email_verified" not in claims:
+        return True
+    value = claims["email_verified"]
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
 def identity_from_claims(claims: dict[str, object]) -> ExternalIdentity:
     """The caller a verified token describes: `sub` required, `email` and `name` checked when present."""
     subject = _claim_text(claims, "sub", MAX_SUBJECT_LENGTH, required=True)
     assert subject is not None
-    verified = claims.get("email_verified", True)
     return ExternalIdentity(
         subject=subject,
         email=_claim_email(claims),
         full_name=_claim_text(claims, "name", MAX_NAME_LENGTH, required=False),
-        email_verified=verified not in (False, "false"),
+        email_verified=_email_verified(claims),
     )
 
 

@@ -73,7 +73,7 @@ async def provision_external_user(session: AsyncSession, identity: ExternalIdent
             raise NotAuthenticated("The access token has no email claim to provision a user from.")
         if not identity.email_verified:
             # Anyone can claim an unverified address; "add member by email" would then add the impostor.
-            raise NotAuthenticated("The access token's email is not verified (email_verified is false).")
+            raise NotAuthenticated("The access token's email is not verified (email_verified is not true).")
         email = identity.email
         if await get_by_email(session, email) is not None:
             raise Conflict(f"The email {email} already belongs to another account.")
