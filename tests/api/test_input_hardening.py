@@ -2,6 +2,8 @@
 
 import json
 import logging
+import re
+import sys
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -11,6 +13,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from app.api.deps import SessionDep
+from app.core.logging import TextFormatter
 from app.core.migrations import upgrade
 from app.models.users import User
 from harness.api import (
@@ -177,3 +180,38 @@ async def test_database_errors_log_no_secret(trap_database: str, caplog: pytest.
     assert logged, "nothing was logged"
     for secret in ("$argon2", password, "t1@example.com", "t2@example.com", "far too long"):
         assert secret not in logged, secret
+
+
+FORGING_PATH = "/api/v1/x%0A07:45:00%20ERROR%20bosun.access:%20forged%0D%1B[31m%C2%85"
+
+
+async def test_a_path_cannot_forge_a_text_log_line(make_client: AppFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    """An encoded newline (or other control character) in a path stays inside its record's one line."""
+    client = await make_client(LOG_FORMAT="text")
+    capsys.readouterr()
+    assert_problem(await client.get(FORGING_PATH), 404)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines, "nothing was logged"
+    assert all(re.match(r"\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) ", line) for line in lines), lines
+    (access,) = [line for line in lines if "bosun.access" in line]
+    assert access.endswith("/api/v1/x\\n07:45:00 ERROR bosun.access: forged\\r\\x1b[31m\\x85 404"), access
+
+
+async def test_a_path_cannot_forge_a_json_log_line(make_client: AppFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    client = await make_client(LOG_FORMAT="json")
+    capsys.readouterr()
+    assert_problem(await client.get(FORGING_PATH), 404)
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (access,) = [record for record in records if record["logger"] == "bosun.access"]
+    assert access["message"] == "GET /api/v1/x\n07:45:00 ERROR bosun.access: forged\r\x1b[31m\x85 404"
+
+
+def test_text_log_tracebacks_are_indented() -> None:
+    """Every line after a record's first is indented: not even an exception's message can start a record."""
+    try:
+        raise ValueError("bad\n07:45:00 ERROR forged")
+    except ValueError:
+        record = logging.LogRecord("bosun", logging.ERROR, __file__, 1, "failed on %s", ("a\nb",), sys.exc_info())
+    first, *rest = TextFormatter().format(record).split("\n")
+    assert first.endswith("bosun: failed on a\\nb"), first
+    assert rest and all(line.startswith("    ") for line in rest), rest
