@@ -1,5 +1,7 @@
 """What clients see matches what the API does: If-Match forms, Allow on 405, body errors, and team filters."""
 
+import re
+
 import httpx
 import pytest
 
@@ -79,3 +81,24 @@ async def test_patch_schemas_say_null_is_refused(client: httpx.AsyncClient) -> N
     for schema, field in fields:
         text = str(schemas[schema]["properties"][field])
         assert "'null'" not in text, (schema, field, text)
+
+
+INVISIBLE_NAMES = ["\u200b", "\ufeff", " \u200b\u200e ", "\u2060\u00ad", "\x01", "\U000e0001", "\u3000"]
+VISIBLE_NAMES = ["Ops", "\u200bOps", "é", "\u3164x", "\U0001f6a2"]
+
+
+@pytest.mark.parametrize("name", INVISIBLE_NAMES)
+async def test_names_of_only_invisible_characters_are_422(client: httpx.AsyncClient, alice: Actor, name: str) -> None:
+    response = await client.post("/api/v1/teams", json={"name": name}, headers=alice.headers)
+    body = assert_problem(response, 422, "visible character")
+    assert body["errors"][0]["loc"] == ["body", "name"]
+
+
+async def test_name_pattern_in_the_document_agrees_with_the_api(client: httpx.AsyncClient, alice: Actor) -> None:
+    schemas = (await client.get("/api/v1/openapi.json")).json()["components"]["schemas"]
+    pattern = re.compile(schemas["TeamCreate"]["properties"]["name"]["pattern"])
+    assert not any(pattern.search(name) for name in INVISIBLE_NAMES)
+    for name in VISIBLE_NAMES:
+        assert pattern.search(name), name
+        created = await client.post("/api/v1/teams", json={"name": name}, headers=alice.headers)
+        assert created.status_code == 201, created.text
