@@ -146,6 +146,23 @@ async def test_security_headers(client: httpx.AsyncClient, alice: Actor) -> None
     assert good.headers["x-content-type-options"] == "nosniff"
 
 
+async def test_docs_assets_may_be_cached_and_api_responses_may_not(client: httpx.AsyncClient, alice: Actor) -> None:
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    assets = re.findall(r"/static-offline-docs/[\w.-]+", docs.text)
+    assert assets, docs.text
+    for asset in assets:
+        response = await client.get(asset)
+        assert response.status_code == 200, asset
+        assert response.headers["cache-control"] == "public, max-age=86400", asset
+        assert response.headers["x-content-type-options"] == "nosniff"
+    revalidated = await client.get(assets[-1], headers={"If-None-Match": response.headers["etag"]})
+    assert revalidated.status_code == 304
+    assert revalidated.headers["cache-control"] == "public, max-age=86400"
+    for url in ("/api/v1/users/me", "/api/v1/teams", "/api/v1/openapi.json", "/docs"):
+        assert (await client.get(url, headers=alice.headers)).headers["cache-control"] == "no-store", url
+
+
 @pytest.fixture
 def trap_database(admin_url: str) -> Iterator[str]:
     """A migrated database whose users table refuses a name and has a shorter full_name: real database errors."""
