@@ -65,6 +65,23 @@ async def test_body_errors_are_clear(client: httpx.AsyncClient, alice: Actor) ->
     assert trimmed.json()["name"] == "Ops"
 
 
+@pytest.mark.parametrize(
+    ("content", "content_type", "detail"),
+    [
+        (b"x", "multipart/form-data", "Missing boundary in multipart."),
+        (b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n", "multipart/form-data; boundary=b", '"name"'),
+        (b"a=1&" * 1001 + b"username=u@example.com&password=x", "application/x-www-form-urlencoded", "Too many fields"),
+    ],
+)
+async def test_an_unreadable_login_form_is_422(
+    client: httpx.AsyncClient, content: bytes, content_type: str, detail: str
+) -> None:
+    """Like any body that cannot be parsed: a 422 naming the body, as the document says, never an undocumented 400."""
+    response = await client.post("/api/v1/auth/token", content=content, headers={"Content-Type": content_type})
+    body = assert_problem(response, 422, detail)
+    assert body["errors"][0]["loc"] == ["body"]
+
+
 async def test_project_list_of_a_team_you_are_not_in_is_404(
     client: httpx.AsyncClient, alice: Actor, carol: Actor
 ) -> None:
