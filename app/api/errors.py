@@ -151,8 +151,15 @@ def _issue(error: Mapping[str, Any]) -> ValidationIssue:
     if kind == "json_invalid":
         # FastAPI puts the character position where a field name would go (`body.8`): say it in words instead.
         position = loc[1] if len(loc) > 1 else "?"
-        reason = error.get("ctx", {}).get("error", "JSON decode error")
+        # Some of the json module's reasons end in "at" ("Invalid control character at"): said once.
+        reason = str(error.get("ctx", {}).get("error", "JSON decode error")).removesuffix(" at")
         loc, msg = ["body"], f"The body is not valid JSON: {reason} at position {position}."
+    elif kind in ("too_long", "too_short") and isinstance(error.get("input"), str):
+        # A length bound on a validated text type gets pydantic's generic wording ("at most 320 items"): a string
+        # has characters.
+        ctx = error.get("ctx", {})
+        bound, limit = ("at most", ctx.get("max_length")) if kind == "too_long" else ("at least", ctx.get("min_length"))
+        kind, msg = f"string_{kind}", f"String should have {bound} {limit} character{'' if limit == 1 else 's'}"
     return ValidationIssue(loc=loc, msg=msg, type=kind)
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from harness.api import Actor, assert_problem, create_project, create_task, create_team
 
+JSON = {"Content-Type": "application/json"}
+
 
 async def test_if_match_accepts_a_bare_version_and_explains_garbage(client: httpx.AsyncClient, alice: Actor) -> None:
     team = await create_team(client, alice)
@@ -80,6 +82,17 @@ async def test_an_unreadable_login_form_is_422(
     response = await client.post("/api/v1/auth/token", content=content, headers={"Content-Type": content_type})
     body = assert_problem(response, 422, detail)
     assert body["errors"][0]["loc"] == ["body"]
+
+
+async def test_messages_say_what_is_wrong_once(client: httpx.AsyncClient, alice: Actor) -> None:
+    nul = await client.post("/api/v1/teams", content=b'{"name": "a\x00"}', headers={**alice.headers, **JSON})
+    body = assert_problem(nul, 422, "not valid json")
+    assert body["errors"][0]["msg"] == "The body is not valid JSON: Invalid control character at position 11."
+    long_form = await client.post("/api/v1/auth/token", data={"username": "u" * 321, "password": "whatever-pw"})
+    body = assert_problem(long_form, 422, "body.username: String should have at most 320 characters.")
+    assert body["errors"][0]["type"] == "string_too_long"
+    long_json = await client.post("/api/v1/teams", json={"name": "n" * 201}, headers=alice.headers)
+    assert_problem(long_json, 422, "body.name: String should have at most 200 characters.")
 
 
 async def test_project_list_of_a_team_you_are_not_in_is_404(
