@@ -240,6 +240,15 @@ def test_promoting_an_existing_user_keeps_its_password(empty_url: str) -> None:
     assert (code, err) == (0, "root@example.com is already a superuser (its password is unchanged)\n")
 
 
+def test_serve_help_says_host_and_port_are_read_by_every_server(capsys: pytest.CaptureFixture[str]) -> None:
+    """The development server reads HOST/PORT too (README: --host/--port win over them), not only --production."""
+    assert run("serve", "--help")[0] == 0
+    usage = " ".join(capsys.readouterr().out.split())
+    assert "with --production: HOST" not in usage
+    assert "bind address (default: HOST, else 127.0.0.1)" in usage
+    assert "API port (default: PORT, else 8000)" in usage
+
+
 def test_usage_errors_exit_2() -> None:
     assert run("serve", "--port", "http")[0] == 2
     assert run("no-such-command")[0] == 2
