@@ -87,7 +87,7 @@ async def provision_external_user(session: AsyncSession, identity: ExternalIdent
 
 async def update_profile(session: AsyncSession, user: User, data: UserUpdate) -> User:
     """Change the caller's name or email; 409 when the new email is taken."""
-    if data.email is not None and data.email != user.email:
+    if "email" in data.model_fields_set and data.email != user.email:
         await _ensure_email_free(session, data.email)
         user.email = data.email
     if "full_name" in data.model_fields_set:

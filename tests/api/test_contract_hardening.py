@@ -107,7 +107,13 @@ async def test_project_list_of_a_team_you_are_not_in_is_404(
 
 async def test_patch_schemas_say_null_is_refused(client: httpx.AsyncClient) -> None:
     schemas = (await client.get("/api/v1/openapi.json")).json()["components"]["schemas"]
-    fields = [("TaskUpdate", "status"), ("TaskUpdate", "priority"), ("TaskUpdate", "title"), ("ProjectUpdate", "name")]
+    fields = [
+        ("TaskUpdate", "status"),
+        ("TaskUpdate", "priority"),
+        ("TaskUpdate", "title"),
+        ("ProjectUpdate", "name"),
+        ("UserUpdate", "email"),
+    ]
     for schema, field in fields:
         text = str(schemas[schema]["properties"][field])
         assert "'null'" not in text, (schema, field, text)
@@ -132,3 +138,12 @@ async def test_name_pattern_in_the_document_agrees_with_the_api(client: httpx.As
         assert pattern.search(name), name
         created = await client.post("/api/v1/teams", json={"name": name}, headers=alice.headers)
         assert created.status_code == 201, created.text
+
+
+async def test_null_email_in_a_profile_patch_is_422(client: httpx.AsyncClient, alice: Actor) -> None:
+    refused = await client.patch("/api/v1/users/me", json={"email": None}, headers=alice.headers)
+    assert_problem(refused, 422, "body.email")
+    omitted = await client.patch("/api/v1/users/me", json={"full_name": "Alice B."}, headers=alice.headers)
+    assert omitted.json()["email"] == alice.email
+    changed = await client.patch("/api/v1/users/me", json={"email": "Alice.B@Example.com"}, headers=alice.headers)
+    assert changed.json()["email"] == "alice.b@example.com"

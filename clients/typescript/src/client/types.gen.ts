@@ -513,7 +513,7 @@ export type UserUpdate = {
     /**
      * Email
      */
-    email?: string | null;
+    email?: string;
     /**
      * Full Name
      */
