@@ -248,8 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the development server (embedded PostgreSQL without DATABASE_URL)")
-    serve.add_argument("--host", help="bind address (default 127.0.0.1; with --production: HOST)")
-    serve.add_argument("--port", type=int, help="API port (default 8000; with --production: PORT)")
+    serve.add_argument("--host", help="bind address (default: HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="API port (default: PORT, else 8000)")
     serve.add_argument(
         "--production", action="store_true", help="run gunicorn with uvicorn workers, exactly as the image does"
     )

@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from app.api.deps import AppState
+from app.api.docs_assets import make_docs_assets_cacheable
 from app.api.errors import install_error_handlers, unexpected_error_response
 from app.api.limits import BodySizeLimitMiddleware
 from app.api.openapi import install_openapi
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, tracer_provider: "TracerProvide
         redoc_url="/redoc",
     )
     app.state.settings = settings
+    make_docs_assets_cacheable(app)
 
     install_error_handlers(app)
     install_openapi(app)

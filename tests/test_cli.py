@@ -3,8 +3,10 @@
 import io
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -240,6 +242,15 @@ def test_promoting_an_existing_user_keeps_its_password(empty_url: str) -> None:
     assert (code, err) == (0, "root@example.com is already a superuser (its password is unchanged)\n")
 
 
+def test_serve_help_says_host_and_port_are_read_by_every_server(capsys: pytest.CaptureFixture[str]) -> None:
+    """The development server reads HOST/PORT too (README: --host/--port win over them), not only --production."""
+    assert run("serve", "--help")[0] == 0
+    usage = " ".join(capsys.readouterr().out.split())
+    assert "with --production: HOST" not in usage
+    assert "bind address (default: HOST, else 127.0.0.1)" in usage
+    assert "API port (default: PORT, else 8000)" in usage
+
+
 def test_usage_errors_exit_2() -> None:
     assert run("serve", "--port", "http")[0] == 2
     assert run("no-such-command")[0] == 2
@@ -293,3 +304,14 @@ def test_a_second_dev_server_harms_nothing(tmp_path: Path) -> None:
         first.terminate()
         first.wait(timeout=30)
     assert not (data_dir / "postmaster.pid").exists(), "the last server to leave did not stop the database"
+
+
+def test_readme_names_every_poe_task_once() -> None:
+    """The README's "Other tasks" paragraph lists each task of pyproject.toml exactly once (no merged duplicate)."""
+    root = Path(__file__).resolve().parents[1]
+    tasks = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["poe"]["tasks"])
+    readme = (root / "README.md").read_text()
+    paragraph = readme[readme.index("Other tasks (`uv run poe <task>`)") :].split("\n\n", 1)[0]
+    named = [name for name in re.findall(r"`([\w-]+)`", paragraph) if name in tasks]
+    assert sorted(named) == sorted(tasks), paragraph
+    assert paragraph.count("CI runs `.ci/run`") == 1

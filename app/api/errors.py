@@ -130,10 +130,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         allowed = allowed_methods(request)
         headers["Allow"] = ", ".join(allowed)
         detail = f"{request.method} is not allowed here; use {', '.join(allowed)}."
-    if exc.status_code == 400 and detail == _UNPARSABLE_BODY:
+    if exc.status_code == 400:
+        return _unreadable_body(detail)
+    return problem_response(exc.status_code, detail, headers=headers or None)
+
+
+def _unreadable_body(detail: str) -> JSONResponse:
+    # Only body parsing raises a framework 400 (our own, for If-Match, is a BadRequest): like any invalid input, a body
+    # that cannot be read (not JSON, or a broken or oversized form: "Missing boundary in multipart.",
+    # "Too many fields. ...") is a 422 naming the body.
+    if detail == _UNPARSABLE_BODY:
         issue = ValidationIssue(loc=["body"], msg="The body is not valid JSON (or not UTF-8).", type="json_invalid")
         return problem_response(422, "The request is not valid: the body is not valid JSON.", errors=[issue])
-    return problem_response(exc.status_code, detail, headers=headers or None)
+    issue = ValidationIssue(loc=["body"], msg=f"The form cannot be read: {detail}", type="form_invalid")
+    return problem_response(422, f"The request is not valid: the form cannot be read: {detail}", errors=[issue])
 
 
 def _issue(error: Mapping[str, Any]) -> ValidationIssue:
@@ -141,8 +151,15 @@ def _issue(error: Mapping[str, Any]) -> ValidationIssue:
     if kind == "json_invalid":
         # FastAPI puts the character position where a field name would go (`body.8`): say it in words instead.
         position = loc[1] if len(loc) > 1 else "?"
-        reason = error.get("ctx", {}).get("error", "JSON decode error")
+        # Some of the json module's reasons end in "at" ("Invalid control character at"): said once.
+        reason = str(error.get("ctx", {}).get("error", "JSON decode error")).removesuffix(" at")
         loc, msg = ["body"], f"The body is not valid JSON: {reason} at position {position}."
+    elif kind in ("too_long", "too_short") and isinstance(error.get("input"), str):
+        # A length bound on a validated text type gets pydantic's generic wording ("at most 320 items"): a string
+        # has characters.
+        ctx = error.get("ctx", {})
+        bound, limit = ("at most", ctx.get("max_length")) if kind == "too_long" else ("at least", ctx.get("min_length"))
+        kind, msg = f"string_{kind}", f"String should have {bound} {limit} character{'' if limit == 1 else 's'}"
     return ValidationIssue(loc=loc, msg=msg, type=kind)
 
 

@@ -2,6 +2,8 @@
 
 from email_validator import EmailNotValidError, validate_email
 
+from app.core.text import unstorable_reason
+
 MAX_EMAIL_LENGTH = 320
 
 
@@ -11,8 +13,9 @@ def normalize_email(value: str) -> str:
     Syntax only, nothing is looked up: a domain needs a dot, and of the reserved names only `.test` (RFC 2606, for
     testing) is accepted; `.local`, `.localhost`, `.invalid`, `.onion` and `.arpa` never receive mail.
     """
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+    reason = unstorable_reason(value)
+    if reason is not None:
+        raise ValueError(reason)
     try:
         checked = validate_email(value.strip(), check_deliverability=False, test_environment=True)
     except EmailNotValidError as exc:

@@ -6,7 +6,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 # A change the schema's constraints refuse: a conflict with existing data (409), never a bug (500).
 CONFLICT_ERRORS: tuple[type[Exception], ...] = (IntegrityError,)
 # A value the database cannot store (too long, malformed): input validation should have refused it first (422).
-DATA_ERRORS: tuple[type[Exception], ...] = (DataError,)
+# psycopg raises UnicodeEncodeError itself, before sending, for text with no UTF-8 form (a lone surrogate).
+DATA_ERRORS: tuple[type[Exception], ...] = (DataError, UnicodeEncodeError)
 # The server is down or refuses connections (503); a deadlock or serialization failure is an OperationalError too,
 # told apart by lost_a_race (409).
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError,)

@@ -13,6 +13,7 @@ from pwdlib import PasswordHash
 from app.core.addresses import MAX_EMAIL_LENGTH, normalize_email
 from app.core.config import Settings
 from app.core.errors import NotAuthenticated
+from app.core.text import unstorable_reason
 
 password_hash = PasswordHash.recommended()
 
@@ -117,10 +118,10 @@ def _claim_text(claims: dict[str, object], name: str, max_length: int, *, requir
     value = claims.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > max_length or "\x00" in value:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length or unstorable_reason(value):
         raise NotAuthenticated(
             f"The access token's {name} claim must be a non-empty string of at most {max_length} characters "
-            "without NUL."
+            "of valid Unicode without NUL."
         )
     return value
 
@@ -135,16 +136,27 @@ def _claim_email(claims: dict[str, object]) -> str | None:
         raise NotAuthenticated("The access token's email claim is not a valid email address.") from exc
 
 
+def _email_verified(claims: dict[str, object]) -> bool:
+    """Whether the token vouches for its email: JSON true or the string "true" (any case) only.
+
+    A missing claim counts as verified (providers that only issue verified emails leave it out); anything else sent
+    ("False", 0, "no", null) does not, so an unverified address never provisions an account.
+    """
+    if "email_verified" not in claims:
+        return True
+    value = claims["email_verified"]
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
 def identity_from_claims(claims: dict[str, object]) -> ExternalIdentity:
     """The caller a verified token describes: `sub` required, `email` and `name` checked when present."""
     subject = _claim_text(claims, "sub", MAX_SUBJECT_LENGTH, required=True)
     assert subject is not None
-    verified = claims.get("email_verified", True)
     return ExternalIdentity(
         subject=subject,
         email=_claim_email(claims),
         full_name=_claim_text(claims, "name", MAX_NAME_LENGTH, required=False),
-        email_verified=verified not in (False, "false"),
+        email_verified=_email_verified(claims),
     )
 
 

@@ -1,6 +1,8 @@
 """Shapes shared by every domain: timestamps, pages, references."""
 
+import unicodedata
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
@@ -11,6 +13,7 @@ from sqlalchemy import Enum
 from sqlmodel import SQLModel
 
 from app.core.addresses import MAX_EMAIL_LENGTH, normalize_email
+from app.core.text import unstorable_reason
 
 T = TypeVar("T")
 
@@ -41,31 +44,62 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _refuse_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text: refused here as invalid input, not at the database as a server error.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+def _storable(value: str) -> str:
+    reason = unstorable_reason(value)
+    if reason is not None:
+        raise ValueError(reason)
     return value
+
+
+def _invisible(char: str) -> bool:
+    # Spaces, control characters and format characters (zero-width space, byte order mark, direction marks...).
+    return char.isspace() or unicodedata.category(char) in ("Cc", "Cf")
 
 
 def _name(value: str) -> str:
-    value = _refuse_nul(value).strip()
-    if not value:
-        raise ValueError("must contain something other than spaces")
+    value = _storable(value).strip()
+    if all(_invisible(char) for char in value):
+        raise ValueError("must contain a visible character (not only spaces or invisible characters)")
     return value
+
+
+def _class_of(predicate: Callable[[str], bool]) -> str:
+    """The body of a regex character class matching every character the predicate accepts (as ranges)."""
+    # Every space, control and format character is in planes 0, 1 and 14 (Unicode 15): scanning only those keeps
+    # this import fast.
+    points = [point for plane in (0, 1, 14) for point in range(plane << 16, (plane + 1) << 16) if predicate(chr(point))]
+    ranges: list[list[int]] = []
+    for point in points:
+        # Ranges of BMP characters only: a range of astral ones (two UTF-16 units each) is an error in a JavaScript
+        # regex without the u flag, while single ones are valid everywhere.
+        if ranges and ranges[-1][1] == point - 1 and point <= 0xFFFF:
+            ranges[-1][1] = point
+        else:
+            ranges.append([point, point])
+
+    def escaped(point: int) -> str:
+        # BMP characters as \uXXXX, which JavaScript and Python regexes read alike; others as themselves.
+        return f"\\u{point:04x}" if point <= 0xFFFF else chr(point)
+
+    return "".join(escaped(low) + (f"-{escaped(high)}" if high > low else "") for low, high in ranges)
 
 
 # Every text an API client sends is one of these two types; the patterns tell clients (and the document) the same
 # rules the validators apply.
-Text = Annotated[str, AfterValidator(_refuse_nul), PydanticField(json_schema_extra={"pattern": "^[^\\u0000]*$"})]
-"""Free text (descriptions, a person's name): anything but NUL."""
+Text = Annotated[str, AfterValidator(_storable), PydanticField(json_schema_extra={"pattern": "^[^\\u0000]*$"})]
+"""Free text (descriptions, a person's name): any valid Unicode but NUL."""
 
 Name = Annotated[
     str,
     AfterValidator(_name),
-    PydanticField(min_length=1, json_schema_extra={"pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"}),
+    PydanticField(
+        min_length=1,
+        json_schema_extra={"pattern": f"^[^\\u0000]*[^{_class_of(_invisible)}][^\\u0000]*$"},
+        description="Surrounding spaces are dropped; at least one visible character (not a space, control or "
+        "format character such as U+200B) must remain.",
+    ),
 ]
-"""The name or title of a thing: surrounding spaces are dropped, and something else must remain."""
+"""The name or title of a thing: surrounding spaces are dropped, and a visible character must remain."""
 
 
 # Emails are case-insensitive: stored and compared in lower case.

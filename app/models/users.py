@@ -10,7 +10,7 @@ from sqlalchemy import DateTime
 from sqlmodel import Field, SQLModel
 
 from app.core.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
-from app.models.common import InputModel, NormalizedEmail, Text, utc_now
+from app.models.common import InputModel, NormalizedEmail, Text, omittable, utc_now
 
 FullName = Annotated[Text | None, PydanticField(max_length=200)]
 
@@ -54,7 +54,7 @@ class UserCreate(InputModel):
 
 
 class UserUpdate(InputModel):
-    email: NormalizedEmail | None = None
+    email: NormalizedEmail = omittable()
     full_name: FullName = None
 
 

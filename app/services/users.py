@@ -73,7 +73,7 @@ async def provision_external_user(session: AsyncSession, identity: ExternalIdent
             raise NotAuthenticated("The access token has no email claim to provision a user from.")
         if not identity.email_verified:
             # Anyone can claim an unverified address; "add member by email" would then add the impostor.
-            raise NotAuthenticated("The access token's email is not verified (email_verified is false).")
+            raise NotAuthenticated("The access token's email is not verified (email_verified is not true).")
         email = identity.email
         if await get_by_email(session, email) is not None:
             raise Conflict(f"The email {email} already belongs to another account.")
@@ -87,7 +87,7 @@ async def provision_external_user(session: AsyncSession, identity: ExternalIdent
 
 async def update_profile(session: AsyncSession, user: User, data: UserUpdate) -> User:
     """Change the caller's name or email; 409 when the new email is taken."""
-    if data.email is not None and data.email != user.email:
+    if "email" in data.model_fields_set and data.email != user.email:
         await _ensure_email_free(session, data.email)
         user.email = data.email
     if "full_name" in data.model_fields_set:

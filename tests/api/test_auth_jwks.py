@@ -85,6 +85,7 @@ async def test_unknown_kid_refreshes_the_key_set(managed: httpx.AsyncClient, jwk
         (good_claims(sub=""), "sub"),
         (good_claims(sub="   "), "sub"),
         (good_claims(sub="a\u0000b"), "sub"),
+        (good_claims(sub="a\ud800b"), "sub"),
         (good_claims(sub="s" * 10_000), "sub"),
         (good_claims(sub=42), "sub"),
         (good_claims(email="a\u0000b@example.com"), "email"),
@@ -92,8 +93,17 @@ async def test_unknown_kid_refreshes_the_key_set(managed: httpx.AsyncClient, jwk
         (good_claims(email="not-an-email"), "email"),
         (good_claims(name="n" * 1000), "name"),
         (good_claims(name="a\u0000b"), "name"),
+        (good_claims(name="a\ud800b"), "name"),
+        (good_claims(email="a\ud800b@example.com"), "email"),
         (good_claims(email_verified=False), "email_verified"),
         (good_claims(email_verified="false"), "email_verified"),
+        (good_claims(email_verified="False"), "email_verified"),
+        (good_claims(email_verified="FALSE"), "email_verified"),
+        (good_claims(email_verified=0), "email_verified"),
+        (good_claims(email_verified=1), "email_verified"),
+        (good_claims(email_verified="no"), "email_verified"),
+        (good_claims(email_verified=""), "email_verified"),
+        (good_claims(email_verified=[True]), "email_verified"),
     ],
 )
 async def test_invalid_claims_are_refused(
@@ -140,8 +150,18 @@ async def test_hs256_signed_with_the_public_key_is_refused(managed: httpx.AsyncC
     assert_problem(await managed.get("/api/v1/users/me", headers=bearer(token)), 401, "algorithm")
 
 
-async def test_verified_email_provisions(managed: httpx.AsyncClient, jwks: JWKSServer) -> None:
-    token = jwks.sign(**good_claims(email_verified=True))
+async def test_null_email_verified_is_refused(managed: httpx.AsyncClient, jwks: JWKSServer) -> None:
+    key = jwks.keys[0]  # jwks.sign drops None claims: this token carries "email_verified": null
+    claims = good_claims(iss=ISSUER, exp=2**31, email_verified=None)
+    token = jwt.encode(claims, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid})
+    assert_problem(await managed.get("/api/v1/users/me", headers=bearer(token)), 401, "email_verified")
+
+
+@pytest.mark.parametrize("verified", [True, "true", "True", "TRUE", "absent"])
+async def test_verified_email_provisions(managed: httpx.AsyncClient, jwks: JWKSServer, verified: object) -> None:
+    """JSON true, the string "true" in any case, or no claim at all (providers that only issue verified emails)."""
+    claims = good_claims() if verified == "absent" else good_claims(email_verified=verified)
+    token = jwks.sign(**claims)
     assert (await managed.get("/api/v1/users/me", headers=bearer(token))).status_code == 200
 
 

@@ -1,16 +1,25 @@
 """Hostile input: NUL characters, huge offsets and bodies get a clear 4xx, never a 500, and nothing secret is logged."""
 
+import json
 import logging
+import re
+import sys
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
+from app.api.deps import SessionDep
+from app.core.logging import TextFormatter
 from app.core.migrations import upgrade
+from app.models.users import User
 from harness.api import (
     Actor,
     AppFactory,
+    app_of,
     assert_problem,
     create_project,
     create_task,
@@ -21,6 +30,7 @@ from harness.api import (
 from harness.postgres import create_database, drop_database, libpq_url
 
 NUL = "a\u0000b"
+SURROGATE = "a\ud800b"  # a lone UTF-16 surrogate: valid in JSON, no UTF-8 form
 
 
 def _field_named(body: dict[str, object], field: str) -> None:
@@ -38,35 +48,56 @@ async def test_nul_in_login_form_is_422(client: httpx.AsyncClient) -> None:
     _field_named(assert_problem(response, 422), "username")
 
 
-async def test_nul_in_signup_is_422(client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        "/api/v1/auth/signup", json={"email": "nul@example.com", "password": "long-enough-pw", "full_name": NUL}
+async def _send(
+    client: httpx.AsyncClient, method: str, url: str, body: object, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    # json.dumps escapes what UTF-8 cannot hold (a lone surrogate) as JSON does; httpx's json= would fail on it.
+    content = json.dumps(body).encode()
+    return await client.request(
+        method, url, content=content, headers={"Content-Type": "application/json", **(headers or {})}
     )
-    _field_named(assert_problem(response, 422), "full_name")
 
 
-async def test_nul_in_every_text_field_is_422(client: httpx.AsyncClient, alice: Actor) -> None:
-    headers = alice.headers
-    _field_named(assert_problem(await client.post("/api/v1/teams", json={"name": NUL}, headers=headers), 422), "name")
-    _field_named(
-        assert_problem(await client.patch("/api/v1/users/me", json={"full_name": NUL}, headers=headers), 422),
-        "full_name",
-    )
+@pytest.mark.parametrize("bad", [NUL, SURROGATE])
+async def test_unstorable_text_in_signup_is_422(client: httpx.AsyncClient, bad: str) -> None:
+    body = {"email": "bad@example.com", "password": "a long passphrase", "full_name": bad}
+    _field_named(assert_problem(await _send(client, "POST", "/api/v1/auth/signup", body), 422), "full_name")
+
+
+@pytest.mark.parametrize("bad", [NUL, SURROGATE])
+async def test_unstorable_text_in_every_text_field_is_422(client: httpx.AsyncClient, alice: Actor, bad: str) -> None:
+    async def refused(method: str, url: str, body: dict[str, object], field: str) -> None:
+        _field_named(assert_problem(await _send(client, method, url, body, alice.headers), 422), field)
+
+    await refused("POST", "/api/v1/teams", {"name": bad}, "name")
+    await refused("PATCH", "/api/v1/users/me", {"full_name": bad}, "full_name")
     team = await create_team(client, alice)
-    created = await client.post(f"/api/v1/teams/{team['id']}/projects", json={"name": NUL}, headers=headers)
-    _field_named(assert_problem(created, 422), "name")
-    described = await client.post(
-        f"/api/v1/teams/{team['id']}/projects", json={"name": "ok", "description": NUL}, headers=headers
-    )
-    _field_named(assert_problem(described, 422), "description")
+    await refused("POST", f"/api/v1/teams/{team['id']}/projects", {"name": bad}, "name")
+    await refused("POST", f"/api/v1/teams/{team['id']}/projects", {"name": "ok", "description": bad}, "description")
     project = await create_project(client, alice, team["id"])
-    patched = await client.patch(f"/api/v1/projects/{project['id']}", json={"name": NUL}, headers=headers)
-    _field_named(assert_problem(patched, 422), "name")
-    task_response = await client.post(f"/api/v1/projects/{project['id']}/tasks", json={"title": NUL}, headers=headers)
-    _field_named(assert_problem(task_response, 422), "title")
+    await refused("PATCH", f"/api/v1/projects/{project['id']}", {"name": bad}, "name")
+    await refused("PATCH", f"/api/v1/projects/{project['id']}", {"description": bad}, "description")
+    await refused("POST", f"/api/v1/projects/{project['id']}/tasks", {"title": bad}, "title")
     task = await create_task(client, alice, project["id"])
-    changed = await client.patch(f"/api/v1/tasks/{task['id']}", json={"description": NUL}, headers=headers)
-    _field_named(assert_problem(changed, 422), "description")
+    await refused("PATCH", f"/api/v1/tasks/{task['id']}", {"title": bad}, "title")
+    await refused("PATCH", f"/api/v1/tasks/{task['id']}", {"description": bad}, "description")
+    await refused("PATCH", "/api/v1/users/me", {"email": f"a{bad}b@example.com"}, "email")
+    await refused("POST", f"/api/v1/teams/{team['id']}/members", {"email": f"a{bad}b@example.com"}, "email")
+
+
+async def test_text_the_database_cannot_encode_is_422_not_500(client: httpx.AsyncClient, alice: Actor) -> None:
+    """A backstop behind validation: psycopg's UnicodeEncodeError for a lone surrogate is a 422, never a 500."""
+    app = app_of(client)
+
+    async def unvalidated_write(session: SessionDep) -> None:
+        await session.exec(update(User).where(col(User.id) == alice.id).values(full_name="a\ud800b"))
+
+    app.add_api_route("/api/v1/test-unvalidated-write", unvalidated_write, methods=["POST"])
+    try:
+        response = await client.post("/api/v1/test-unvalidated-write")
+    finally:
+        app.router.routes.pop()
+    assert_problem(response, 422, "cannot be stored")
 
 
 @pytest.mark.parametrize("path", ["/api/v1/teams", "/api/v1/projects", "/api/v1/users/me/tasks", "/api/v1/users"])
@@ -115,6 +146,23 @@ async def test_security_headers(client: httpx.AsyncClient, alice: Actor) -> None
     assert good.headers["x-content-type-options"] == "nosniff"
 
 
+async def test_docs_assets_may_be_cached_and_api_responses_may_not(client: httpx.AsyncClient, alice: Actor) -> None:
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    assets = re.findall(r"/static-offline-docs/[\w.-]+", docs.text)
+    assert assets, docs.text
+    for asset in assets:
+        response = await client.get(asset)
+        assert response.status_code == 200, asset
+        assert response.headers["cache-control"] == "public, max-age=86400", asset
+        assert response.headers["x-content-type-options"] == "nosniff"
+    revalidated = await client.get(assets[-1], headers={"If-None-Match": response.headers["etag"]})
+    assert revalidated.status_code == 304
+    assert revalidated.headers["cache-control"] == "public, max-age=86400"
+    for url in ("/api/v1/users/me", "/api/v1/teams", "/api/v1/openapi.json", "/docs"):
+        assert (await client.get(url, headers=alice.headers)).headers["cache-control"] == "no-store", url
+
+
 @pytest.fixture
 def trap_database(admin_url: str) -> Iterator[str]:
     """A migrated database whose users table refuses a name and has a shorter full_name: real database errors."""
@@ -149,3 +197,38 @@ async def test_database_errors_log_no_secret(trap_database: str, caplog: pytest.
     assert logged, "nothing was logged"
     for secret in ("$argon2", password, "t1@example.com", "t2@example.com", "far too long"):
         assert secret not in logged, secret
+
+
+FORGING_PATH = "/api/v1/x%0A07:45:00%20ERROR%20bosun.access:%20forged%0D%1B[31m%C2%85"
+
+
+async def test_a_path_cannot_forge_a_text_log_line(make_client: AppFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    """An encoded newline (or other control character) in a path stays inside its record's one line."""
+    client = await make_client(LOG_FORMAT="text")
+    capsys.readouterr()
+    assert_problem(await client.get(FORGING_PATH), 404)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines, "nothing was logged"
+    assert all(re.match(r"\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) ", line) for line in lines), lines
+    (access,) = [line for line in lines if "bosun.access" in line]
+    assert access.endswith("/api/v1/x\\n07:45:00 ERROR bosun.access: forged\\r\\x1b[31m\\x85 404"), access
+
+
+async def test_a_path_cannot_forge_a_json_log_line(make_client: AppFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    client = await make_client(LOG_FORMAT="json")
+    capsys.readouterr()
+    assert_problem(await client.get(FORGING_PATH), 404)
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (access,) = [record for record in records if record["logger"] == "bosun.access"]
+    assert access["message"] == "GET /api/v1/x\n07:45:00 ERROR bosun.access: forged\r\x1b[31m\x85 404"
+
+
+def test_text_log_tracebacks_are_indented() -> None:
+    """Every line after a record's first is indented: not even an exception's message can start a record."""
+    try:
+        raise ValueError("bad\n07:45:00 ERROR forged")
+    except ValueError:
+        record = logging.LogRecord("bosun", logging.ERROR, __file__, 1, "failed on %s", ("a\nb",), sys.exc_info())
+    first, *rest = TextFormatter().format(record).split("\n")
+    assert first.endswith("bosun: failed on a\\nb"), first
+    assert rest and all(line.startswith("    ") for line in rest), rest

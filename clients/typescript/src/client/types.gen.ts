@@ -179,6 +179,8 @@ export type Problem = {
 export type ProjectCreate = {
     /**
      * Name
+     *
+     * Surrounding spaces are dropped; at least one visible character (not a space, control or format character such as U+200B) must remain.
      */
     name: string;
     /**
@@ -193,6 +195,8 @@ export type ProjectCreate = {
 export type ProjectPublic = {
     /**
      * Name
+     *
+     * Surrounding spaces are dropped; at least one visible character (not a space, control or format character such as U+200B) must remain.
      */
     name: string;
     /**
@@ -226,6 +230,8 @@ export type ProjectPublic = {
 export type ProjectUpdate = {
     /**
      * Name
+     *
+     * Surrounding spaces are dropped; at least one visible character (not a space, control or format character such as U+200B) must remain.
      */
     name?: string;
     /**
@@ -274,6 +280,8 @@ export type TaskCounts = {
 export type TaskCreate = {
     /**
      * Title
+     *
+     * Surrounding spaces are dropped; at least one visible character (not a space, control or format character such as U+200B) must remain.
      */
     title: string;
     /**
@@ -303,6 +311,8 @@ export type TaskPriority = 'low' | 'medium' | 'high' | 'urgent';
 export type TaskPublic = {
     /**
      * Title
+     *
+     * Surrounding spaces are dropped; at least one visible character (not a space, control or format character such as U+200B) must remain.
      */
     title: string;
     /**
@@ -347,6 +357,8 @@ export type TaskStatus = 'todo' | 'in_progress' | 'done';
 export type TaskUpdate = {
     /**
      * Title
+     *
+     * Surrounding spaces are dropped; at least one visible character (not a space, control or format character such as U+200B) must remain.
      */
     title?: string;
     /**
@@ -371,6 +383,8 @@ export type TaskUpdate = {
 export type TeamCreate = {
     /**
      * Name
+     *
+     * Surrounding spaces are dropped; at least one visible character (not a space, control or format character such as U+200B) must remain.
      */
     name: string;
 };
@@ -381,6 +395,8 @@ export type TeamCreate = {
 export type TeamDetail = {
     /**
      * Name
+     *
+     * Surrounding spaces are dropped; at least one visible character (not a space, control or format character such as U+200B) must remain.
      */
     name: string;
     /**
@@ -404,6 +420,8 @@ export type TeamDetail = {
 export type TeamPublic = {
     /**
      * Name
+     *
+     * Surrounding spaces are dropped; at least one visible character (not a space, control or format character such as U+200B) must remain.
      */
     name: string;
     /**
@@ -495,7 +513,7 @@ export type UserUpdate = {
     /**
      * Email
      */
-    email?: string | null;
+    email?: string;
     /**
      * Full Name
      */
