@@ -409,6 +409,8 @@ def test_pod_template_passes_the_restricted_pod_security_level(kube: ControlPlan
             "spec": spec,
         }
 
+    # The load-test Job runs as the namespace's `default` account, which the service-account controller would make.
+    kube.apply(f"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: {namespace}\n")
     for name, pod_template in (("service", template), ("operator", operator), ("loadtest", loadtest)):
         document = pod(name, pod_template, "bosun:0.1.0")
         result = kube.kubectl(
