@@ -55,7 +55,7 @@ async def get_project(
         select(Project, Membership.role)
         .join(
             Membership,
-            is_member_clause(Project.team_id, user),
+            is_member_clause(Project.team_id, user.id),
         )
         .where(Project.id == project_id)
         .options(*_EAGER)
@@ -110,12 +110,12 @@ async def list_projects(
     """Projects in the caller's teams (or one of them: 404 when the caller is not in it), newest first, with their
     task counts, as ProjectPublic's fields."""
     where = [col(Project.team_id) == team_id] if team_id is not None else []
-    visible = select(Project.id).join(Membership, is_member_clause(Project.team_id, user)).where(*where)
+    visible = select(Project.id).join(Membership, is_member_clause(Project.team_id, user.id)).where(*where)
     total = select(func.count()).select_from(visible.subquery()).scalar_subquery()
     query = (
         sa_select(*_LIST.columns, total.label("total"))
         .select_from(Project)
-        .join(Membership, is_member_clause(Project.team_id, user))
+        .join(Membership, is_member_clause(Project.team_id, user.id))
         .join(Team, col(Team.id) == Project.team_id)
         .join(_CREATOR, col(_CREATOR.id) == Project.created_by_id)
         .join(_COUNTS, true())

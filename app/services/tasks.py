@@ -1,11 +1,11 @@
 """Tasks: created in a project, visible to its team, assigned to team members."""
 
+import functools
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import Integer, Select, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import col, select
@@ -90,54 +90,68 @@ _LIST = RowShape(
 )
 
 
-async def _page(
-    session: AsyncSession, user: User, where: Sequence[ColumnElement[bool]], limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int | None]:
-    """A page of the tasks matching `where` in the caller's teams, newest first; the total when the page has rows."""
-    visible = (
-        select(Task.id)
-        .join(Project, col(Project.id) == Task.project_id)
-        .join(Membership, is_member_clause(Project.team_id, user))
-        .where(*where)
-    )
+# What a task list may compare, by bind parameter name. A list's statements depend only on which of these it
+# compares, so each combination is built once, its cache key with it, and every request only binds its values.
+_COMPARED: dict[str, Any] = {
+    "project_id": Task.project_id,
+    "assignee_id": Task.assignee_id,
+    "status": Task.status,
+    "priority": Task.priority,
+}
+
+
+@dataclass(frozen=True)
+class _ListStatements:
+    page: Select[Any]
+    count: Select[Any]
+
+
+@functools.cache
+def _list_statements(compared: tuple[str, ...]) -> _ListStatements:
+    """The page and count statements of task lists comparing these columns (values bound at execution)."""
+    where = [col(_COMPARED[name]) == bindparam(name) for name in compared]
+    member = is_member_clause(Project.team_id, bindparam("user_id"))
+    visible = select(Task.id).join(Project, col(Project.id) == Task.project_id).join(Membership, member).where(*where)
     total = select(func.count()).select_from(visible.subquery()).scalar_subquery()
-    query = (
+    page = (
         sa_select(*_LIST.columns, total.label("total"))
         .select_from(Task)
         .join(Project, col(Project.id) == Task.project_id)
-        .join(Membership, is_member_clause(Project.team_id, user))
+        .join(Membership, member)
         .outerjoin(_ASSIGNEE, col(_ASSIGNEE.id) == Task.assignee_id)
         .join(_CREATOR, col(_CREATOR.id) == Task.created_by_id)
         .where(*where)
         .order_by(col(Task.created_at).desc(), col(Task.id).desc())
-        .limit(limit)
-        .offset(offset)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
     )
-    rows = (await (await session.connection()).execute(query)).mappings().all()
+    return _ListStatements(page=page, count=sa_select(func.count()).select_from(visible.subquery()))
+
+
+async def _page(
+    session: AsyncSession, user: User, compare: dict[str, object], limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of the tasks in the caller's teams whose columns equal `compare`'s values (None: not compared), newest
+    first; the total when the page has rows, else None."""
+    values = {name: value for name, value in compare.items() if value is not None}
+    statements = _list_statements(tuple(sorted(values)))
+    params = {**values, "user_id": user.id, "limit": limit, "offset": offset}
+    rows = (await (await session.connection()).execute(statements.page, params)).mappings().all()
     if rows:
         return [_LIST.item(row) for row in rows], rows[0]["total"]
     return [], None
 
 
-async def _count(session: AsyncSession, user: User, where: Sequence[ColumnElement[bool]]) -> int:
-    visible = (
-        select(Task.id)
-        .join(Project, col(Project.id) == Task.project_id)
-        .join(Membership, is_member_clause(Project.team_id, user))
-        .where(*where)
-    )
-    return (await session.exec(select(func.count()).select_from(visible.subquery()))).one()
+async def _count(session: AsyncSession, user: User, compare: dict[str, object]) -> int:
+    values = {name: value for name, value in compare.items() if value is not None}
+    statements = _list_statements(tuple(sorted(values)))
+    connection = await session.connection()
+    total: int = (await connection.execute(statements.count, {**values, "user_id": user.id})).scalar_one()
+    return total
 
 
-def _filters(filters: TaskFilters) -> list[ColumnElement[bool]]:
-    where = []
-    if filters.status is not None:
-        where.append(col(Task.status) == filters.status)
-    if filters.priority is not None:
-        where.append(col(Task.priority) == filters.priority)
-    if filters.assignee_id is not None:
-        where.append(col(Task.assignee_id) == filters.assignee_id)
-    return where
+def _filters(filters: TaskFilters) -> dict[str, object]:
+    return {"status": filters.status, "priority": filters.priority, "assignee_id": filters.assignee_id}
 
 
 async def list_project_tasks(
@@ -150,11 +164,11 @@ async def list_project_tasks(
     offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
     """A project's tasks, newest first, filtered, as TaskPublic's fields; 404 for non-members."""
-    where = [col(Task.project_id) == project_id, *_filters(filters)]
-    items, total = await _page(session, user, where, limit, offset)
+    compare = {"project_id": project_id, **_filters(filters)}
+    items, total = await _page(session, user, compare, limit, offset)
     if total is None:  # no rows: a project the caller cannot see, or a page past the end
         await get_project(session, project_id, user)
-        total = await _count(session, user, where) if offset else 0
+        total = await _count(session, user, compare) if offset else 0
     return items, total
 
 
@@ -167,10 +181,10 @@ async def list_my_tasks(
     offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
     """Tasks assigned to the caller in the teams they belong to, newest first, as TaskPublic's fields."""
-    where = [col(Task.assignee_id) == user.id, *_filters(TaskFilters(status=status))]
-    items, total = await _page(session, user, where, limit, offset)
+    compare = {**_filters(TaskFilters(status=status)), "assignee_id": user.id}
+    items, total = await _page(session, user, compare, limit, offset)
     if total is None:
-        total = await _count(session, user, where) if offset else 0
+        total = await _count(session, user, compare) if offset else 0
     return items, total
 
 
@@ -183,7 +197,7 @@ async def _get_task(
         .join(Project, col(Project.id) == Task.project_id)
         .join(
             Membership,
-            is_member_clause(Project.team_id, user),
+            is_member_clause(Project.team_id, user.id),
         )
         .where(Task.id == task_id)
         .options(*_EAGER)

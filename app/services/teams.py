@@ -16,9 +16,10 @@ from app.models.users import User
 from app.services.users import get_by_email
 
 
-def is_member_clause(team_id: object, user: User) -> ColumnElement[bool]:
-    """Join condition: the Membership row of `user` in the team whose id is `team_id` (a column)."""
-    return and_(col(Membership.team_id) == team_id, col(Membership.user_id) == user.id)
+def is_member_clause(team_id: object, user_id: object) -> ColumnElement[bool]:
+    """Join condition: the Membership row of the user `user_id` (a value or bind parameter) in the team whose id is
+    `team_id` (a column)."""
+    return and_(col(Membership.team_id) == team_id, col(Membership.user_id) == user_id)
 
 
 async def require_membership(session: AsyncSession, team_id: uuid.UUID, user: User) -> Membership:
