@@ -128,25 +128,28 @@ def _list_statements(compared: tuple[str, ...]) -> _ListStatements:
     return _ListStatements(page=page, count=sa_select(func.count()).select_from(visible.subquery()))
 
 
+def _bound(user: User, compare: dict[str, object]) -> tuple[_ListStatements, dict[str, object]]:
+    """The statements comparing `compare`'s given values (None: not compared) and the values to bind."""
+    values = {name: value for name, value in compare.items() if value is not None}
+    return _list_statements(tuple(sorted(values))), {**values, "user_id": user.id}
+
+
 async def _page(
     session: AsyncSession, user: User, compare: dict[str, object], limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of the tasks in the caller's teams whose columns equal `compare`'s values (None: not compared), newest
     first; the total when the page has rows, else None."""
-    values = {name: value for name, value in compare.items() if value is not None}
-    statements = _list_statements(tuple(sorted(values)))
-    params = {**values, "user_id": user.id, "limit": limit, "offset": offset}
-    rows = (await (await session.connection()).execute(statements.page, params)).mappings().all()
+    statements, params = _bound(user, compare)
+    connection = await session.connection()
+    rows = (await connection.execute(statements.page, {**params, "limit": limit, "offset": offset})).mappings().all()
     if rows:
         return [_LIST.item(row) for row in rows], rows[0]["total"]
     return [], None
 
 
 async def _count(session: AsyncSession, user: User, compare: dict[str, object]) -> int:
-    values = {name: value for name, value in compare.items() if value is not None}
-    statements = _list_statements(tuple(sorted(values)))
-    connection = await session.connection()
-    total: int = (await connection.execute(statements.count, {**values, "user_id": user.id})).scalar_one()
+    statements, params = _bound(user, compare)
+    total: int = (await (await session.connection()).execute(statements.count, params)).scalar_one()
     return total
 
 
