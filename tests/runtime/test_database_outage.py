@@ -50,8 +50,8 @@ async def test_outage_and_recovery(own_postgres: PostgresServer, tmp_path: Path)
 
         workers = [asyncio.create_task(load()) for _ in range(4)]
         await asyncio.sleep(0.5)
-        outage_started = time.monotonic()
         await asyncio.to_thread(own_postgres.stop)
+        outage_started = time.monotonic()  # down once stop() returns: the server shuts down gracefully first
         await asyncio.sleep(2.0)
         async with httpx.AsyncClient(base_url=server.api, timeout=30) as client:
             assert (await client.get("/healthz")).status_code == 200
