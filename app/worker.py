@@ -1,44 +1,73 @@
-"""The gunicorn worker: uvicorn's, with a drain that answers every connection it has accepted.
+"""The gunicorn worker: uvicorn's, with a drain that answers every request already on its way when it retires.
 
 When a worker retires (MAX_REQUESTS, or SIGTERM), uvicorn stops accepting and closes every connection that is
-between requests, including one it accepted a moment ago whose request it has not read yet: that client gets no
-answer. This worker first stops accepting (new connections wait in the shared listen queue for the next worker),
-then gives connections it accepted but has not yet read a request from up to KEEPALIVE seconds (what an idle
-keep-alive connection gets) to send it, and answers it; idle keep-alive connections are closed as usual (clients
-retry those). When no connection is waiting, which is the common case, the drain starts at once.
+between requests at once: a client whose next request is already on its way (a busy keep-alive client sends it the
+moment the last response arrives), or that connected a moment ago and has not sent its first yet, gets no answer.
+This worker stops accepting first (new connections wait in the shared listen queue for the next worker), then
+answers each request that arrives with `Connection: close`: a connection that has sent no request gets up to
+KEEPALIVE seconds to send one (what an idle keep-alive connection gets), one between requests a short grace for a
+request in flight; then it is closed. Under load every connection is busy, so the drain takes about one request.
+
+With preload the master imports what a worker needs once, so a replacement worker serves within milliseconds: the
+HTTP protocol and event loop are imported here (uvicorn would import them in each worker as it starts), and
+websockets are off (the API has none).
 """
 
 import asyncio
 import sys
 from socket import socket
+from typing import ClassVar
 
+import uvicorn.loops.uvloop
+import uvicorn.protocols.http.httptools_impl  # noqa: F401
 from gunicorn.arbiter import Arbiter
-from uvicorn.server import Server
+from uvicorn.server import Server, logger
 from uvicorn_worker import UvicornWorker
 
-_POLL_SECONDS = 0.01
+_POLL_SECONDS = 0.01  # uvicorn polls every 0.1 s while shutting down: a lone worker's replacement waits for it
+_IDLE_GRACE_SECONDS = 0.25  # time for a request a keep-alive client has already sent to arrive
 
 
 class DrainingServer(Server):
-    """uvicorn's server with a shutdown that serves connections accepted before it began."""
+    """uvicorn's server with a shutdown that answers the requests already on their way."""
 
     async def shutdown(self, sockets: list[socket] | None = None) -> None:
+        logger.info("Shutting down")
         for server in self.servers:
             server.close()  # stop accepting first: later connections queue for the next worker
-        for _ in range(round(self.config.timeout_keep_alive / _POLL_SECONDS)):
-            if not any(_awaiting_first_request(c) for c in self.server_state.connections):
-                break
-            await asyncio.sleep(_POLL_SECONDS)
-        await super().shutdown(sockets)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                while (self.server_state.connections or self.server_state.tasks) and not self.force_exit:
+                    waited = loop.time() - began
+                    for connection in list(self.server_state.connections):
+                        if _may_close(connection, waited, self.config.timeout_keep_alive):
+                            connection.shutdown()  # closes it now if idle, else after the response
+                    await asyncio.sleep(_POLL_SECONDS)  # uvicorn has no event for a connection's state
+        except TimeoutError:
+            logger.error("Cancel %s running task(s), timeout graceful shutdown exceeded", len(self.server_state.tasks))
+            for task in self.server_state.tasks:
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        if not self.force_exit:
+            await self.lifespan.shutdown()
 
 
-def _awaiting_first_request(connection: object) -> bool:
+def _may_close(connection: object, waited: float, keep_alive: float) -> bool:
+    """Whether a retiring worker ends this connection now (idle) or after the response it is working on."""
     # uvicorn's HTTP protocols start a request cycle when a request's headers have arrived.
-    return getattr(connection, "cycle", None) is None
+    cycle = getattr(connection, "cycle", None)
+    if cycle is None:
+        return waited >= keep_alive  # connected, no request yet
+    if cycle.response_complete:
+        return waited >= _IDLE_GRACE_SECONDS  # between requests
+    return True  # a request in progress: answered with Connection: close
 
 
 class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
     """UvicornWorker serving through DrainingServer."""
+
+    CONFIG_KWARGS: ClassVar[dict[str, str]] = {"loop": "uvloop", "http": "httptools", "ws": "none"}
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi

@@ -4,6 +4,8 @@ Round trips are the cost of a request: a read-only request's session runs in aut
 around its statements: under READ COMMITTED each statement has its own snapshot anyway), and a connection is
 checked before use without a query (a server that went away has closed its socket, which a non-blocking read
 sees at once) instead of SQLAlchemy's pre-ping SELECT.
+The engine's dialect is imported with this module, not when the engine is made: gunicorn's master imports it
+once (preload) instead of every worker as it starts.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import pq
 from sqlalchemy import Connection, event
+from sqlalchemy.dialects.postgresql import psycopg as _psycopg_dialect  # noqa: F401
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine

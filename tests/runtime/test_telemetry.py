@@ -100,3 +100,29 @@ def test_spans_reach_an_otlp_receiver_from_gunicorn(database_url: str, tmp_path:
     assert access
     assert access[0]["trace_id"] == me.trace_id
     assert len(access[0]["span_id"]) == 16
+
+
+@pytest.mark.usefixtures("clean_database")
+def test_a_recycled_worker_sends_its_spans_before_it_exits(database_url: str, tmp_path: Path) -> None:
+    """Spans still queued when a worker retires (MAX_REQUESTS) are exported on its way out, not lost."""
+    with otlp_receiver() as receiver:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "600000",  # nothing is exported on the schedule during the test
+            "MAX_REQUESTS": "4",
+            "MAX_REQUESTS_JITTER": "0",
+        }
+        with gunicorn_server(database_url, tmp_path, env=env, workers=1) as server:
+            token = signup_and_login(server.api, "otlp-recycle@example.com", "otlp-pass-123")
+            for _ in range(6):
+                response = httpx.get(f"{server.api}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+                assert response.status_code == 200
+                time.sleep(0.15)  # uvicorn notices MAX_REQUESTS within 0.1 s
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not [
+                s for s in receiver.snapshot() if s.name == "GET /api/v1/users/me"
+            ]:
+                time.sleep(0.1)
+            names = [s.name for s in receiver.snapshot()]  # while the server still runs: a retired worker sent them
+    assert "POST /api/v1/auth/signup" in names
+    assert "GET /api/v1/users/me" in names
