@@ -21,6 +21,7 @@ from typing import ClassVar
 import uvicorn.loops.uvloop
 import uvicorn.protocols.http.httptools_impl  # noqa: F401
 from gunicorn.arbiter import Arbiter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.server import Server, logger
 from uvicorn_worker import UvicornWorker
 
@@ -31,8 +32,29 @@ _IDLE_GRACE_SECONDS = 0.25  # time for a request a keep-alive client has already
 class DrainingServer(Server):
     """uvicorn's server with a shutdown that answers the requests already on their way."""
 
+    retiring = False
+
+    def closing_when_retiring(self, app: ASGIApp) -> ASGIApp:
+        """`app`, answering with `Connection: close` once this server retires: a keep-alive client then sends its next
+        request on a new connection (to the next worker), not on this one, which is about to close."""
+
+        async def closing(scope: Scope, receive: Receive, send: Send) -> None:
+            if not self.retiring or scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+
+            async def send_closing(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+                await send(message)
+
+            await app(scope, receive, send_closing)
+
+        return closing
+
     async def shutdown(self, sockets: list[socket] | None = None) -> None:
         logger.info("Shutting down")
+        self.retiring = True
         for server in self.servers:
             server.close()  # stop accepting first: later connections queue for the next worker
         loop = asyncio.get_running_loop()
@@ -61,7 +83,9 @@ def _may_close(connection: object, waited: float, keep_alive: float) -> bool:
         return waited >= keep_alive  # connected, no request yet
     if cycle.response_complete:
         return waited >= _IDLE_GRACE_SECONDS  # between requests
-    return True  # a request in progress: answered with Connection: close
+    # A request in progress is answered with Connection: close, unless its headers have gone out without it: then
+    # the client may already be sending the next request, which is answered with it.
+    return not cycle.response_started
 
 
 class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
@@ -70,8 +94,8 @@ class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
     CONFIG_KWARGS: ClassVar[dict[str, str]] = {"loop": "uvloop", "http": "httptools", "ws": "none"}
 
     async def _serve(self) -> None:
-        self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
+        self.config.app = server.closing_when_retiring(self.wsgi)
         self._install_sigquit_handler()
         await server.serve(sockets=self.sockets)
         if not server.started:

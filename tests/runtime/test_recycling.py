@@ -34,8 +34,11 @@ async def test_recycling_leaves_no_request_unanswered(database_url: str, tmp_pat
     assert access_lines(logs, "/api/v1/users/me") == REQUESTS, "a retiring worker lost access log lines"
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-async def test_recycling_answers_keep_alive_clients(database_url: str, tmp_path: Path, workers: int) -> None:
+@pytest.mark.parametrize(
+    ("workers", "path"),
+    [(1, "/api/v1/users/me"), (2, "/api/v1/users/me"), (1, "/healthz")],  # /healthz: answered without a pause
+)
+async def test_recycling_answers_keep_alive_clients(database_url: str, tmp_path: Path, workers: int, path: str) -> None:
     """Clients that reuse their connection send each request the moment the last answer arrives: a retiring
     worker answers the one already on its way (with Connection: close) instead of closing under it."""
     env = {"MAX_REQUESTS": str(MAX_REQUESTS), "MAX_REQUESTS_JITTER": "0", "LOG_LEVEL": "INFO"}
@@ -52,7 +55,7 @@ async def test_recycling_answers_keep_alive_clients(database_url: str, tmp_path:
                 base_url=server.api, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=20
             ) as http:
                 for _ in range(KEEP_ALIVE_REQUESTS):
-                    response = await http.get("/api/v1/users/me")
+                    response = await http.get(path)
                     statuses.append(response.status_code)
                     closed_by_server += response.headers.get("connection") == "close"
             return statuses
