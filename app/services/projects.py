@@ -1,10 +1,11 @@
 """Projects: created in a team, visible to its members, changed by its owners and admins."""
 
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, true
+from sqlalchemy import Integer, bindparam, func, true
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import col, select
@@ -17,7 +18,7 @@ from app.models.tasks import Task, TaskStatus
 from app.models.teams import Membership, Team, TeamRole
 from app.models.users import User, UserPublic
 from app.services.concurrency import ExpectedVersions, check_version
-from app.services.rows import RowShape
+from app.services.rows import ListStatements, RowShape
 from app.services.teams import is_member_clause, require_membership
 
 _EAGER = (joinedload(Project.team), joinedload(Project.created_by))  # type: ignore[arg-type]
@@ -99,6 +100,29 @@ _LIST = RowShape(
 )
 
 
+@functools.cache
+def _list_statements(by_team: bool) -> ListStatements:
+    """The page and count statements of project lists, of all the caller's teams or one (values bound at
+    execution: built once, their cache key with them)."""
+    where = [col(Project.team_id) == bindparam("team_id")] if by_team else []
+    member = is_member_clause(Project.team_id, bindparam("user_id"))
+    visible = select(Project.id).join(Membership, member).where(*where)
+    total = select(func.count()).select_from(visible.subquery()).scalar_subquery()
+    page = (
+        sa_select(*_LIST.columns, total.label("total"))
+        .select_from(Project)
+        .join(Membership, member)
+        .join(Team, col(Team.id) == Project.team_id)
+        .join(_CREATOR, col(_CREATOR.id) == Project.created_by_id)
+        .join(_COUNTS, true())
+        .where(*where)
+        .order_by(col(Project.created_at).desc(), col(Project.id).desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    return ListStatements(page=page, count=sa_select(func.count()).select_from(visible.subquery()))
+
+
 async def list_projects(
     session: AsyncSession,
     user: User,
@@ -109,27 +133,16 @@ async def list_projects(
 ) -> tuple[list[dict[str, Any]], int]:
     """Projects in the caller's teams (or one of them: 404 when the caller is not in it), newest first, with their
     task counts, as ProjectPublic's fields."""
-    where = [col(Project.team_id) == team_id] if team_id is not None else []
-    visible = select(Project.id).join(Membership, is_member_clause(Project.team_id, user.id)).where(*where)
-    total = select(func.count()).select_from(visible.subquery()).scalar_subquery()
-    query = (
-        sa_select(*_LIST.columns, total.label("total"))
-        .select_from(Project)
-        .join(Membership, is_member_clause(Project.team_id, user.id))
-        .join(Team, col(Team.id) == Project.team_id)
-        .join(_CREATOR, col(_CREATOR.id) == Project.created_by_id)
-        .join(_COUNTS, true())
-        .where(*where)
-        .order_by(col(Project.created_at).desc(), col(Project.id).desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    rows = (await (await session.connection()).execute(query)).mappings().all()
+    statements = _list_statements(team_id is not None)
+    params = {"user_id": user.id, "team_id": team_id}
+    connection = await session.connection()
+    rows = (await connection.execute(statements.page, {**params, "limit": limit, "offset": offset})).all()
     if rows:  # rows of the team came through the caller's membership: no access check needed
-        return [_LIST.item(row) for row in rows], rows[0]["total"]
+        return [_LIST.item(row) for row in rows], rows[0].total
     if team_id is not None:
         await require_membership(session, team_id, user)  # a team you are not in is a 404, not an empty list
-    return [], (await session.exec(select(func.count()).select_from(visible.subquery()))).one() if offset else 0
+    total: int = (await connection.execute(statements.count, params)).scalar_one() if offset else 0
+    return [], total
 
 
 def _require_manager(role: TeamRole) -> None:

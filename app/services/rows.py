@@ -6,13 +6,22 @@ entities, as `<field>__<name>`) and turns each row back into the model's dict, s
 definition of what a list item holds.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Label, RowMapping
+from sqlalchemy import Enum, Label, Select, String, Text, Uuid, cast, type_coerce
+
+
+@dataclass(frozen=True)
+class ListStatements:
+    """A list's statements, built once with bind parameters: the page (rows and the total) and the count alone
+    (for a page past the end)."""
+
+    page: Select[Any]
+    count: Select[Any]
 
 
 @dataclass(frozen=True)
@@ -24,33 +33,63 @@ class RowShape:
     nested: Mapping[str, tuple[Any, type[BaseModel]]] = field(default_factory=dict)
 
     @cached_property
-    def fields(self) -> tuple[str, ...]:
-        return tuple(name for name in self.model.model_fields if name not in self.nested)
-
-    @cached_property
-    def _plan(self) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
-        """Each field of the model in its order, with the column names of a nested model's fields."""
-        return tuple(
-            (name, tuple(self.nested[name][1].model_fields) if name in self.nested else None)
-            for name in self.model.model_fields
+    def _selected(self) -> tuple[tuple[str, str | None, Any], ...]:
+        """(field, nested field or None, column) in SELECT order: the model's own fields, then each nested one's."""
+        own = tuple(
+            (name, None, getattr(self.entity, name)) for name in self.model.model_fields if name not in self.nested
+        )
+        return own + tuple(
+            (prefix, name, getattr(entity, name))
+            for prefix, (entity, model) in self.nested.items()
+            for name in model.model_fields
         )
 
     @cached_property
     def columns(self) -> tuple[Label[Any], ...]:
         """The SELECT list: one labelled column per field (built once: SQL elements are immutable)."""
-        columns = [getattr(self.entity, name).label(name) for name in self.fields]
-        for prefix, (entity, model) in self.nested.items():
-            columns += [getattr(entity, name).label(f"{prefix}__{name}") for name in model.model_fields]
-        return tuple(columns)
+        return tuple(
+            _as_sent(column).label(name if nested is None else f"{name}__{nested}")
+            for name, nested, column in self._selected
+        )
 
-    def item(self, row: RowMapping) -> dict[str, Any]:
-        """A row as the model's fields, in the model's order; a nested model whose columns are all NULL (an outer
-        join) is None."""
-        item: dict[str, Any] = {}
-        for name, nested in self._plan:
+    @cached_property
+    def _plan(self) -> tuple[tuple[str, int | tuple[tuple[str, int], ...]], ...]:
+        """Each field of the model in its order, with its position in the row (a nested model: its fields')."""
+        positions: dict[str, Any] = {}
+        for index, (name, nested, _) in enumerate(self._selected):
             if nested is None:
-                item[name] = row[name]
+                positions[name] = index
+            else:
+                positions.setdefault(name, []).append((nested, index))
+        return tuple(
+            (name, tuple(where) if isinstance(where := positions[name], list) else where)
+            for name in self.model.model_fields
+        )
+
+    @cached_property
+    def _absent(self) -> dict[str, dict[str, None]]:
+        """Each nested model's values when its columns are all NULL (an outer join found no row)."""
+        return {name: dict.fromkeys(model.model_fields) for name, (_, model) in self.nested.items()}
+
+    def item(self, row: Sequence[Any]) -> dict[str, Any]:
+        """A row (in `columns` order) as the model's fields, in the model's order; a nested model whose columns are
+        all NULL is None."""
+        item: dict[str, Any] = {}
+        for name, where in self._plan:
+            if isinstance(where, int):
+                item[name] = row[where]
                 continue
-            values = {field: row[f"{name}__{field}"] for field in nested}
-            item[name] = None if all(value is None for value in values.values()) else values
+            values = {field: row[index] for field, index in where}
+            item[name] = None if values == self._absent[name] else values
         return item
+
+
+def _as_sent(column: Any) -> Any:
+    """A column read as the JSON value the API sends: a UUID as its text (PostgreSQL's text form is the API's), an
+    enum's stored value as it is, instead of building Python objects that are only turned back into strings."""
+    column_type = column.type
+    if isinstance(column_type, Uuid):
+        return cast(column, Text)
+    if isinstance(column_type, Enum):
+        return type_coerce(column, String)
+    return column

@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, func
+from sqlalchemy import Integer, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import col, select
@@ -19,7 +19,7 @@ from app.models.teams import Membership, TeamRole
 from app.models.users import User, UserPublic
 from app.services.concurrency import ExpectedVersions, check_version
 from app.services.projects import get_project
-from app.services.rows import RowShape
+from app.services.rows import ListStatements, RowShape
 from app.services.teams import is_member, is_member_clause
 
 _EAGER = (
@@ -100,14 +100,8 @@ _COMPARED: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class _ListStatements:
-    page: Select[Any]
-    count: Select[Any]
-
-
 @functools.cache
-def _list_statements(compared: tuple[str, ...]) -> _ListStatements:
+def _list_statements(compared: tuple[str, ...]) -> ListStatements:
     """The page and count statements of task lists comparing these columns (values bound at execution)."""
     where = [col(_COMPARED[name]) == bindparam(name) for name in compared]
     member = is_member_clause(Project.team_id, bindparam("user_id"))
@@ -125,10 +119,10 @@ def _list_statements(compared: tuple[str, ...]) -> _ListStatements:
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )
-    return _ListStatements(page=page, count=sa_select(func.count()).select_from(visible.subquery()))
+    return ListStatements(page=page, count=sa_select(func.count()).select_from(visible.subquery()))
 
 
-def _bound(user: User, compare: dict[str, object]) -> tuple[_ListStatements, dict[str, object]]:
+def _bound(user: User, compare: dict[str, object]) -> tuple[ListStatements, dict[str, object]]:
     """The statements comparing `compare`'s given values (None: not compared) and the values to bind."""
     values = {name: value for name, value in compare.items() if value is not None}
     return _list_statements(tuple(sorted(values))), {**values, "user_id": user.id}
@@ -141,9 +135,9 @@ async def _page(
     first; the total when the page has rows, else None."""
     statements, params = _bound(user, compare)
     connection = await session.connection()
-    rows = (await connection.execute(statements.page, {**params, "limit": limit, "offset": offset})).mappings().all()
+    rows = (await connection.execute(statements.page, {**params, "limit": limit, "offset": offset})).all()
     if rows:
-        return [_LIST.item(row) for row in rows], rows[0]["total"]
+        return [_LIST.item(row) for row in rows], rows[0].total
     return [], None
 
 
