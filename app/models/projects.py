@@ -10,7 +10,7 @@ from sqlmodel import Field, Relationship, SQLModel
 
 from app.models.common import InputModel, Name, Ref, Text, omittable, utc_now
 from app.models.teams import Team
-from app.models.users import User, UserPublic
+from app.models.users import User, UserRef
 
 # Each constraint once, for the table, its input shapes and its output.
 ProjectName = Annotated[Name, PydanticField(max_length=200)]
@@ -56,7 +56,7 @@ class TaskCounts(SQLModel):
 class ProjectPublic(ProjectBase):
     id: uuid.UUID
     team: Ref
-    created_by: UserPublic
+    created_by: UserRef
     task_counts: TaskCounts
     created_at: datetime
     updated_at: datetime

@@ -11,7 +11,7 @@ from sqlmodel import Field, Relationship, SQLModel
 
 from app.models.common import InputModel, Name, Ref, Text, enum_type, omittable, utc_now
 from app.models.projects import Project
-from app.models.users import User, UserPublic
+from app.models.users import User, UserRef
 
 
 class TaskStatus(StrEnum):
@@ -81,8 +81,8 @@ class TaskUpdate(InputModel):
 class TaskPublic(TaskBase):
     id: uuid.UUID
     project: Ref
-    assignee: UserPublic | None
-    created_by: UserPublic
+    assignee: UserRef | None
+    created_by: UserRef
     created_at: datetime
     updated_at: datetime
     version: int

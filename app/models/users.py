@@ -73,6 +73,12 @@ class UserPublic(UserBase):
     created_at: datetime
 
 
+class UserRef(UserBase):
+    """A person as a task or project names them: who it is, not their account's state or roles."""
+
+    id: uuid.UUID
+
+
 class TokenResponse(SQLModel):
     access_token: str
     token_type: str = "bearer"

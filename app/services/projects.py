@@ -16,7 +16,7 @@ from app.models.common import Ref, utc_now
 from app.models.projects import Project, ProjectCreate, ProjectPublic, ProjectUpdate, TaskCounts
 from app.models.tasks import Task, TaskStatus
 from app.models.teams import Membership, Team, TeamRole
-from app.models.users import User, UserPublic
+from app.models.users import User, UserRef
 from app.services.concurrency import ExpectedVersions, check_version
 from app.services.rows import ListStatements, RowShape
 from app.services.teams import is_member_clause, require_membership
@@ -96,7 +96,7 @@ _COUNTS = (
 _LIST = RowShape(
     ProjectPublic,
     Project,
-    {"team": (Team, Ref), "created_by": (_CREATOR, UserPublic), "task_counts": (_COUNTS.c, TaskCounts)},
+    {"team": (Team, Ref), "created_by": (_CREATOR, UserRef), "task_counts": (_COUNTS.c, TaskCounts)},
 )
 
 

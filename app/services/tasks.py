@@ -16,7 +16,7 @@ from app.models.common import Ref, utc_now
 from app.models.projects import Project
 from app.models.tasks import Task, TaskCreate, TaskPriority, TaskPublic, TaskStatus, TaskUpdate
 from app.models.teams import Membership, TeamRole
-from app.models.users import User, UserPublic
+from app.models.users import User, UserRef
 from app.services.concurrency import ExpectedVersions, check_version
 from app.services.projects import get_project
 from app.services.rows import ListStatements, RowShape
@@ -86,7 +86,7 @@ _CREATOR = aliased(User, name="created_by")
 _LIST = RowShape(
     TaskPublic,
     Task,
-    {"project": (Project, Ref), "assignee": (_ASSIGNEE, UserPublic), "created_by": (_CREATOR, UserPublic)},
+    {"project": (Project, Ref), "assignee": (_ASSIGNEE, UserRef), "created_by": (_CREATOR, UserRef)},
 )
 
 

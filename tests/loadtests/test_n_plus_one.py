@@ -30,8 +30,9 @@ def load_per_row(source: str) -> str:
     mutated = source.replace(PAGE_ITEMS, "[await _with_creator(session, _LIST.item(row)) for row in rows]")
     return mutated + (
         "\n\nasync def _with_creator(session: AsyncSession, item: dict[str, Any]) -> dict[str, Any]:\n"
-        '    creator = (await session.exec(select(User).where(User.id == item["created_by"]["id"]))).one()\n'
-        '    item["created_by"] = UserPublic.model_validate(creator).model_dump()\n'
+        '    creator_id = uuid.UUID(item["created_by"]["id"])\n'
+        "    creator = (await session.exec(select(User).where(User.id == creator_id))).one()\n"
+        '    item["created_by"] = UserRef.model_validate(creator).model_dump(mode="json")\n'
         "    return item\n"
     )
 

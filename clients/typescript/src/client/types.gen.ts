@@ -208,7 +208,7 @@ export type ProjectPublic = {
      */
     id: string;
     team: Ref;
-    created_by: UserPublic;
+    created_by: UserRef;
     task_counts: TaskCounts;
     /**
      * Created At
@@ -330,8 +330,8 @@ export type TaskPublic = {
      */
     id: string;
     project: Ref;
-    assignee: UserPublic | null;
-    created_by: UserPublic;
+    assignee: UserRef | null;
+    created_by: UserRef;
     /**
      * Created At
      */
@@ -504,6 +504,26 @@ export type UserPublic = {
      * Created At
      */
     created_at: string;
+};
+
+/**
+ * UserRef
+ *
+ * A person as a task or project names them: who it is, not their account's state or roles.
+ */
+export type UserRef = {
+    /**
+     * Email
+     */
+    email: string;
+    /**
+     * Full Name
+     */
+    full_name: string | null;
+    /**
+     * Id
+     */
+    id: string;
 };
 
 /**
