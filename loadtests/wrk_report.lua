@@ -2,7 +2,7 @@
 --   BENCH_METHOD, BENCH_BODY: a static request other than GET (Content-Type: application/json).
 --   BENCH_PATCH_FILE: lines "<task id> <version>"; each request PATCHes the next task in turn with
 --     If-Match: "<version>" and a new title, expecting the version to grow by one per request.
---     With more tasks than connections, a task's previous PATCH has always been answered before its next.
+--     With many more tasks than connections, a task's previous PATCH has been answered before its next.
 
 local method = os.getenv("BENCH_METHOD")
 local body = os.getenv("BENCH_BODY")

@@ -128,6 +128,17 @@ def _refuse_dead_connection(dbapi_connection: object, record: ConnectionPoolEntr
 _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+async def release_connection(session: AsyncSession) -> None:
+    """End the session's transaction, which has only read, so its pooled connection is free while the request
+    waits on slow work that needs no database (a password hash); the next statement begins a new transaction.
+
+    Without it, logins beyond the pool's size would queue for a connection behind each other's hashes.
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("release_connection: the session has changes that would be committed early")
+    await session.commit()
+
+
 def is_read_only(method: str) -> bool:
     """Requests with these methods change nothing: their session needs no transaction."""
     return method in _READ_ONLY_METHODS

@@ -6,6 +6,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.core.db import release_connection
 from app.core.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied
 from app.core.passwords import password_problem
 from app.core.row_cache import get_recent
@@ -26,13 +27,9 @@ async def _ensure_email_free(session: AsyncSession, email: str) -> None:
 
 async def create_user(session: AsyncSession, data: UserCreate, *, is_superuser: bool = False) -> User:
     """Register a local user; 409 when the email is taken."""
+    hashed_password = await hash_password(data.password)  # before the session takes a connection
     await _ensure_email_free(session, data.email)
-    user = User(
-        email=data.email,
-        full_name=data.full_name,
-        hashed_password=await hash_password(data.password),
-        is_superuser=is_superuser,
-    )
+    user = User(email=data.email, full_name=data.full_name, hashed_password=hashed_password, is_superuser=is_superuser)
     session.add(user)
     await session.flush()
     return user
@@ -41,6 +38,7 @@ async def create_user(session: AsyncSession, data: UserCreate, *, is_superuser: 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
     """The active user with these credentials; the same error for every failure."""
     user = await get_by_email(session, email)
+    await release_connection(session)
     valid, new_hash = await verify_password(password, user.hashed_password if user else None)
     if user is None or not valid or not user.is_active:
         raise NotAuthenticated("Incorrect email or password.")
@@ -99,6 +97,7 @@ async def update_profile(session: AsyncSession, user: User, data: UserUpdate) ->
 
 async def change_password(session: AsyncSession, user: User, data: PasswordChange) -> None:
     """Replace the caller's password after checking the current one."""
+    await release_connection(session)
     valid, _ = await verify_password(data.current_password, user.hashed_password)
     if not valid:
         raise PermissionDenied("The current password is incorrect.")

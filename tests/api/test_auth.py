@@ -2,11 +2,14 @@
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import jwt
 import pytest
 
+import app.services.users as users_service
+from app.core import security
 from harness.api import PASSWORD, Actor, AppFactory, UserFactory, app_of, assert_problem, database_of, login
 
 
@@ -237,3 +240,33 @@ async def test_syntactically_valid_emails_are_accepted(client: httpx.AsyncClient
 async def test_addresses_that_never_receive_mail_are_refused(client: httpx.AsyncClient, email: str) -> None:
     body = assert_problem(await signup(client, email, "long-enough-pw"), 422, "email")
     assert body["errors"][0]["loc"][-1] == "email"
+
+
+async def test_no_pooled_connection_is_held_while_a_password_is_hashed_or_checked(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hash takes tens of milliseconds: logins beyond the pool's size must not queue for a connection behind it."""
+    pool = database_of(client).engine.pool
+    held: list[int] = []
+
+    def observed(real: Any) -> Any:
+        async def call(*args: Any) -> Any:
+            held.append(pool.checkedout())  # type: ignore[attr-defined]
+            return await real(*args)
+
+        return call
+
+    monkeypatch.setattr(users_service, "hash_password", observed(security.hash_password))
+    monkeypatch.setattr(users_service, "verify_password", observed(security.verify_password))
+    assert (await signup(client, "hasher@example.com", "first-pass-123")).status_code == 201
+    assert (await login(client, "hasher@example.com", "wrong-pass-123")).status_code == 401
+    token = (await login(client, "hasher@example.com", "first-pass-123")).json()["access_token"]
+    changed = await client.put(
+        "/api/v1/users/me/password",
+        json={"current_password": "first-pass-123", "new_password": "second-pass-456"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert changed.status_code == 204, changed.text
+    assert (await login(client, "hasher@example.com", "second-pass-456")).status_code == 200
+    # signup, two logins, the password change (check and new hash), the last login: no connection out meanwhile
+    assert held == [0, 0, 0, 0, 0, 0]
