@@ -103,18 +103,14 @@ def when_ready(server: Any) -> None:
     # fetch: done once here (building the document visits every route), a fresh worker's first requests do not
     # each pay milliseconds for it.
     server.app.wsgi().openapi()
+    # The preloaded app's objects stay out of the workers' garbage collections: a collection in a forked worker
+    # would walk (and so copy, page by page) the heap it shares with the master. Collected first, so no garbage of
+    # the master is kept for good.
+    gc.collect()
+    gc.freeze()
     if settings.metrics_port:
         start_metrics_server(settings.HOST, settings.metrics_port)
         server.log.info("metrics on http://%s:%s/metrics", settings.HOST, settings.metrics_port)
-
-
-def pre_fork(server: Any, worker: Any) -> None:
-    """Keep the preloaded app's objects out of the workers' garbage collections.
-
-    A collection in a forked worker would walk (and so copy, page by page) the whole heap it shares with the
-    master: a fresh worker's first requests would wait for it, and each worker would hold its own copy.
-    """
-    gc.freeze()
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -5,8 +5,9 @@ between requests at once: a client whose next request is already on its way (a b
 moment the last response arrives), or that connected a moment ago and has not sent its first yet, gets no answer.
 This worker stops accepting first (new connections wait in the shared listen queue for the next worker), then
 answers each request that arrives with `Connection: close`: a connection that has sent no request gets up to
-KEEPALIVE seconds to send one (what an idle keep-alive connection gets), one between requests a short grace for a
-request in flight; then it is closed. Under load every connection is busy, so the drain takes about one request.
+KEEPALIVE seconds to send one (what an idle keep-alive connection gets), one between requests a short grace after
+its last response for a request in flight; then it is closed. Under load every connection is busy, so the drain
+takes about one request.
 
 With preload the master imports what a worker needs once, so a replacement worker serves within milliseconds: the
 HTTP protocol and event loop are imported here (uvicorn would import them in each worker as it starts), and
@@ -59,12 +60,13 @@ class DrainingServer(Server):
             server.close()  # stop accepting first: later connections queue for the next worker
         loop = asyncio.get_running_loop()
         began = loop.time()
+        idle_since: dict[object, float] = {}  # connections between requests: since when
         try:
             async with asyncio.timeout(self.config.timeout_graceful_shutdown):
                 while (self.server_state.connections or self.server_state.tasks) and not self.force_exit:
-                    waited = loop.time() - began
+                    now = loop.time()
                     for connection in list(self.server_state.connections):
-                        if _may_close(connection, waited, self.config.timeout_keep_alive):
+                        if _may_close(connection, now - began, idle_since, now, self.config.timeout_keep_alive):
                             connection.shutdown()  # closes it now if idle, else after the response
                     await asyncio.sleep(_POLL_SECONDS)  # uvicorn has no event for a connection's state
         except TimeoutError:
@@ -73,16 +75,23 @@ class DrainingServer(Server):
                 task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
         if not self.force_exit:
             await self.lifespan.shutdown()
+        # The drain did what a SIGTERM asks. uvicorn would raise it again once serving ends, and gunicorn's worker
+        # has reset its handler to the default: the process would die there, before gunicorn's exit hook flushes
+        # the worker's spans.
+        self._captured_signals.clear()
 
 
-def _may_close(connection: object, waited: float, keep_alive: float) -> bool:
+def _may_close(
+    connection: object, waited: float, idle_since: dict[object, float], now: float, keep_alive: float
+) -> bool:
     """Whether a retiring worker ends this connection now (idle) or after the response it is working on."""
     # uvicorn's HTTP protocols start a request cycle when a request's headers have arrived.
     cycle = getattr(connection, "cycle", None)
     if cycle is None:
         return waited >= keep_alive  # connected, no request yet
-    if cycle.response_complete:
-        return waited >= _IDLE_GRACE_SECONDS  # between requests
+    if cycle.response_complete:  # between requests: a grace from its last response for the next one on its way
+        return now - idle_since.setdefault(connection, now) >= _IDLE_GRACE_SECONDS
+    idle_since.pop(connection, None)
     # A request in progress is answered with Connection: close, unless its headers have gone out without it: then
     # the client may already be sending the next request, which is answered with it.
     return not cycle.response_started

@@ -132,7 +132,8 @@ async def release_connection(session: AsyncSession) -> None:
     """End the session's transaction, which has only read, so its pooled connection is free while the request
     waits on slow work that needs no database (a password hash); the next statement begins a new transaction.
 
-    Without it, logins beyond the pool's size would queue for a connection behind each other's hashes.
+    Without it, logins beyond the pool's size would queue for a connection behind each other's hashes. Call it only
+    before the request writes: pending changes are refused, but a flushed write would be committed early.
     """
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("release_connection: the session has changes that would be committed early")

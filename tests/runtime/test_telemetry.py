@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanKind
 from app.core.telemetry import tracing_configured
 from harness.api import Actor, AppFactory, UserFactory, signup_and_login
 from harness.gunicorn import gunicorn_server
-from harness.otlp import otlp_receiver
+from harness.otlp import Receiver, otlp_receiver
 
 
 @pytest.fixture
@@ -103,26 +103,33 @@ def test_spans_reach_an_otlp_receiver_from_gunicorn(database_url: str, tmp_path:
 
 
 @pytest.mark.usefixtures("clean_database")
-def test_a_recycled_worker_sends_its_spans_before_it_exits(database_url: str, tmp_path: Path) -> None:
-    """Spans still queued when a worker retires (MAX_REQUESTS) are exported on its way out, not lost."""
+@pytest.mark.parametrize("ending", ["recycled", "sigterm"])
+def test_a_worker_sends_its_queued_spans_before_it_exits(database_url: str, tmp_path: Path, ending: str) -> None:
+    """Spans still queued when a worker ends (MAX_REQUESTS, or SIGTERM) are exported on its way out, not lost."""
     with otlp_receiver() as receiver:
         env = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "600000",  # nothing is exported on the schedule during the test
-            "MAX_REQUESTS": "4",
+            "MAX_REQUESTS": "4" if ending == "recycled" else "0",
             "MAX_REQUESTS_JITTER": "0",
         }
         with gunicorn_server(database_url, tmp_path, env=env, workers=1) as server:
-            token = signup_and_login(server.api, "otlp-recycle@example.com", "otlp-pass-123")
+            token = signup_and_login(server.api, "otlp-exit@example.com", "otlp-pass-123")
             for _ in range(6):
                 response = httpx.get(f"{server.api}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
                 assert response.status_code == 200
                 time.sleep(0.15)  # uvicorn notices MAX_REQUESTS within 0.1 s
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and not [
-                s for s in receiver.snapshot() if s.name == "GET /api/v1/users/me"
-            ]:
-                time.sleep(0.1)
-            names = [s.name for s in receiver.snapshot()]  # while the server still runs: a retired worker sent them
+            if ending == "recycled":  # the retired worker has sent them while the server still runs
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline and "GET /api/v1/users/me" not in span_names(receiver):
+                    time.sleep(0.1)
+                names = span_names(receiver)
+            else:
+                assert server.stop() == 0
+                names = span_names(receiver)
     assert "POST /api/v1/auth/signup" in names
     assert "GET /api/v1/users/me" in names
+
+
+def span_names(receiver: Receiver) -> set[str]:
+    return {span.name for span in receiver.snapshot()}
