@@ -2,8 +2,8 @@
 
 Building 50 tasks or projects with their nested project, team and people as mapped instances cost several times
 the query itself. A `RowShape` selects one labelled column per field of the API model (nested models from joined
-entities, as `<field>__<name>`) and turns each row back into the model's dict, so the API model stays the one
-definition of what a list item holds.
+entities, as `<field>__<name>`) and turns each row, by position, back into the model's dict, so the API model stays
+the one definition of what a list item holds. UUIDs and enums are read as the strings the API sends.
 """
 
 from collections.abc import Mapping, Sequence
