@@ -16,6 +16,7 @@ import compileall
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -105,6 +106,7 @@ class WrkResult:
     p99_ms: float
     errors: int  # connection errors and non-2xx/3xx answers
     timeouts: int
+    cpu_s: float  # wrk's own CPU time: the load generator shares the machine's cores with the service
 
 
 def run_wrk(url: str, connections: int, seconds: float, headers: dict[str, str], env: dict[str, str]) -> WrkResult:
@@ -124,9 +126,11 @@ def run_wrk(url: str, connections: int, seconds: float, headers: dict[str, str],
     ]
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(  # noqa: S603  (fixed program, our arguments)
         [*command, url], capture_output=True, text=True, env={**os.environ, **env}, check=False
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped meanwhile
     line = next((ln for ln in output.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
     if output.returncode != 0 or line is None:
         raise BenchError(f"wrk failed on {url}: {(output.stderr or output.stdout).strip()[:300]}")
@@ -139,6 +143,7 @@ def run_wrk(url: str, connections: int, seconds: float, headers: dict[str, str],
         p99_ms=raw["p99_us"] / 1000,
         errors=errors,
         timeouts=raw["timeouts"],
+        cpu_s=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
     )
 
 
@@ -194,12 +199,37 @@ def patch_targets(database_url: str, data: Dataset, count: int, path: Path) -> N
     path.write_text("".join(f"{task_id} {version}\n" for task_id, version in rows))
 
 
-def worker_cpu_seconds(server: Server) -> float:
-    """CPU time the workers have used so far, recycled ones included (reaped children count for the master)."""
-    master = psutil.Process(server.process.pid)
-    times = master.cpu_times()
-    live = sum(child.cpu_times().user + child.cpu_times().system for child in master.children())
+def children_cpu_seconds(parent: psutil.Process) -> float:
+    """CPU time `parent`'s children have used so far, exited ones included (reaped children count for it)."""
+    times = parent.cpu_times()
+    live = sum(child.cpu_times().user + child.cpu_times().system for child in parent.children())
     return live + times.children_user + times.children_system
+
+
+def worker_cpu_seconds(server: Server) -> float:
+    """CPU time the gunicorn workers have used so far, recycled ones included."""
+    return children_cpu_seconds(psutil.Process(server.process.pid))
+
+
+def database_process(database_url: str) -> psutil.Process | None:
+    """The PostgreSQL postmaster when the server runs on this machine (its backends are its children), else None."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute("SELECT current_setting('data_directory', true)").fetchone()
+    if row is None or not row[0]:  # the setting is only readable with pg_read_all_settings
+        return None
+    try:
+        pid = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
+        return psutil.Process(pid)
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+
+
+def database_cpu_seconds(postmaster: psutil.Process | None) -> float | None:
+    """CPU time PostgreSQL's processes have used so far (None when it runs elsewhere)."""
+    if postmaster is None:
+        return None
+    times = postmaster.cpu_times()
+    return times.user + times.system + children_cpu_seconds(postmaster)
 
 
 def process_rss_mib(server: Server) -> tuple[float, float]:
@@ -214,10 +244,17 @@ class Measurement:
     result: WrkResult
     statements: float | None
     cpu_ms: float  # worker CPU per request: what a request costs, whatever else the machine runs
+    db_cpu_ms: float | None  # PostgreSQL's CPU per request (None: the server is not on this machine)
+    client_cpu_ms: float  # wrk's CPU per request
 
 
 def one_repeat(
-    database_url: str, data: Dataset, endpoints: Sequence[Endpoint], args: argparse.Namespace, workdir: Path
+    database_url: str,
+    data: Dataset,
+    endpoints: Sequence[Endpoint],
+    args: argparse.Namespace,
+    workdir: Path,
+    postmaster: psutil.Process | None,
 ) -> dict[str, Any]:
     """Start the service, load each endpoint once, stop it."""
     with gunicorn_server(database_url, workdir, env={**SERVER_ENV, **args.settings}, workers=args.workers) as server:
@@ -248,17 +285,25 @@ def one_repeat(
             if endpoint.patch:
                 patch_targets(database_url, data, patch_target_count(args.concurrency), targets)
             before = statement_totals(server.metrics)
-            cpu_before = worker_cpu_seconds(server)
+            cpu_before, db_cpu_before = worker_cpu_seconds(server), database_cpu_seconds(postmaster)
             result = run_wrk(f"{server.api}{path}", args.concurrency, args.duration, headers, env)
             wait_until_idle(server.metrics)
             cpu = worker_cpu_seconds(server) - cpu_before
+            db_cpu_after = database_cpu_seconds(postmaster)
+            db_cpu = None if db_cpu_before is None or db_cpu_after is None else db_cpu_after - db_cpu_before
             after = statement_totals(server.metrics)
             sum_before, count_before = before.get(endpoint.route, (0.0, 0.0))
             sum_after, count_after = after.get(endpoint.route, (0.0, 0.0))
             requests = count_after - count_before
             statements = (sum_after - sum_before) / requests if requests else None
-            cpu_ms = 1000 * cpu / requests if requests else 0.0
-            results[endpoint.name] = Measurement(result, statements, cpu_ms)
+            ms_per_request = 1000 / requests if requests else 0.0
+            results[endpoint.name] = Measurement(
+                result,
+                statements,
+                cpu * ms_per_request,
+                None if db_cpu is None else db_cpu * ms_per_request,
+                result.cpu_s * ms_per_request,
+            )
             worker_rss = max(worker_rss, process_rss_mib(server)[0])
             print(f"  {endpoint.name}: {result.rps:,.0f} req/s, p99 {result.p99_ms:.0f} ms", file=sys.stderr)
         master_rss = process_rss_mib(server)[1]
@@ -282,6 +327,7 @@ def summarise(repeats: list[dict[str, Any]], endpoints: Sequence[Endpoint]) -> d
             repeat["results"][endpoint.name].result.rps / repeat["results"][HEALTHZ].result.rps for repeat in repeats
         ]
         statements = [run.statements for run in runs if run.statements is not None]
+        db_cpu = [run.db_cpu_ms for run in runs if run.db_cpu_ms is not None]
         summary[endpoint.name] = {
             "rps": spread([run.result.rps for run in runs]),
             "p50_ms": round(statistics.median(run.result.p50_ms for run in runs), 1),
@@ -290,10 +336,23 @@ def summarise(repeats: list[dict[str, Any]], endpoints: Sequence[Endpoint]) -> d
             "ratio_to_healthz": round(statistics.median(ratios), 3),
             "queries": round(statistics.median(statements), 2) if statements else None,
             "cpu_ms": round(statistics.median(run.cpu_ms for run in runs), 3),
+            "db_cpu_ms": round(statistics.median(db_cpu), 3) if db_cpu else None,
+            "client_cpu_ms": round(statistics.median(run.client_cpu_ms for run in runs), 3),
             "errors": sum(run.result.errors for run in runs),
             "timeouts": sum(run.result.timeouts for run in runs),
         }
     return summary
+
+
+FULL_PAGE, ONE_ROW = "GET /api/v1/projects/{id}/tasks?limit=50", "GET /api/v1/projects/{id}/tasks?limit=1"
+
+
+def page_size_ratio(repeats: list[dict[str, Any]]) -> dict[str, float] | None:
+    """Throughput of a 50-task page over a 1-task page, taken within each repeat (like the ratios to /healthz)."""
+    if not repeats or not {FULL_PAGE, ONE_ROW} <= repeats[0]["results"].keys():
+        return None
+    ratios = [repeat["results"][FULL_PAGE].result.rps / repeat["results"][ONE_ROW].result.rps for repeat in repeats]
+    return spread(ratios, 3)
 
 
 def _output(argv: list[str]) -> str | None:
@@ -338,21 +397,23 @@ def render_table(report: dict[str, Any]) -> str:
         f"Bosun benchmark: {config['workers']} worker(s), {config['concurrency']} connections, "
         f"{config['duration']} s x {config['repeat']} repeats; medians (min-max)",
         f"{'endpoint':<42} {'req/s':>22} {'/healthz':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'errors':>7} {'timeouts':>8} {'SQL/req':>8} {'CPU ms':>7}",
+        f"{'errors':>7} {'timeouts':>8} {'SQL/req':>8} {'CPU ms: app':>11} {'db':>5} {'wrk':>5}",
     ]
     for name, row in report["endpoints"].items():
         rps = row["rps"]
         rps_text = f"{rps['median']:,.0f} ({rps['min']:,.0f}-{rps['max']:,.0f})"
         queries = "-" if row["queries"] is None else f"{row['queries']:g}"
+        db_cpu = "-" if row["db_cpu_ms"] is None else f"{row['db_cpu_ms']:.2f}"
         lines.append(
             f"{name:<42} {rps_text:>22} {row['ratio_to_healthz']:>9.1%} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} "
-            f"{row['p99_ms']:>8.1f} {row['errors']:>7} {row['timeouts']:>8} {queries:>8} {row['cpu_ms']:>7.2f}"
+            f"{row['p99_ms']:>8.1f} {row['errors']:>7} {row['timeouts']:>8} {queries:>8} {row['cpu_ms']:>11.2f} "
+            f"{db_cpu:>5} {row['client_cpu_ms']:>5.2f}"
         )
-    endpoints = report["endpoints"]
-    many, one = "GET /api/v1/projects/{id}/tasks?limit=50", "GET /api/v1/projects/{id}/tasks?limit=1"
-    if many in endpoints and one in endpoints:
+    page_ratio = report.get("page_size_ratio")
+    if page_ratio is not None:
         lines.append(
-            f"task list limit=50 vs limit=1: {endpoints[many]['rps']['median'] / endpoints[one]['rps']['median']:.0%}"
+            f"task list limit=50 vs limit=1 (same repeat): {page_ratio['median']:.0%} "
+            f"({page_ratio['min']:.0%}-{page_ratio['max']:.0%})"
         )
     startup, rss = report["startup_s"], report["rss_mib"]
     lines.append(f"start-up to the first 200 from /readyz: {startup['median']} s ({startup['min']}-{startup['max']})")
@@ -411,11 +472,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 upgrade(make_settings(database_url))
                 data = seed(database_url, DATA)
                 info = machine(database_url)
+                postmaster = database_process(database_url)
                 repeats = []
                 for number in range(1, args.repeat + 1):
                     print(f"repeat {number}/{args.repeat}", file=sys.stderr)
                     with tempfile.TemporaryDirectory(prefix="bosun-bench-") as folder:
-                        repeats.append(one_repeat(database_url, data, endpoints, args, Path(folder)))
+                        repeats.append(one_repeat(database_url, data, endpoints, args, Path(folder), postmaster))
             finally:
                 drop_database(admin_url, database_url)
     except BenchError as exc:
@@ -433,6 +495,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "data": {"users": DATA.users, "projects": DATA.projects, "tasks": DATA.tasks},
         },
         "endpoints": summarise(repeats, endpoints),
+        "page_size_ratio": page_size_ratio(repeats),
         "startup_s": spread([repeat["startup_s"] for repeat in repeats], 2),
         "rss_mib": {
             "worker": spread([repeat["worker_rss"] for repeat in repeats]),

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 T = TypeVar("T")
@@ -81,10 +82,14 @@ async def get_recent(session: AsyncSession, cls: type[T], key: object) -> T | No
         if instance is not None:
             cache.put(instance)
         return instance
-    known = session.identity_map.get(inspect(cls).identity_key_from_primary_key((key,)))
+    mapper = inspect(cls)
+    known = session.identity_map.get(mapper.identity_key_from_primary_key((key,)))
     if known is not None:
         return known  # type: ignore[no-any-return]
-    instance = cls(**values)
-    make_transient_to_detached(instance)  # as if just loaded: persistent once added, no SQL
-    session.add(instance)
-    return instance
+    # Built as the ORM builds a loaded row (no __init__: no defaults, no validation, a third of the cost of a hit),
+    # then made persistent without SQL once added.
+    recent: T = mapper.class_manager.new_instance()
+    instance_state(recent).dict.update(values)
+    make_transient_to_detached(recent)
+    session.add(recent)
+    return recent

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 import jwt
 from pwdlib import PasswordHash
@@ -77,13 +78,23 @@ class LocalToken:
 
 def decode_local_token(token: str, settings: Settings) -> LocalToken:
     """The claims of a valid local token; NotAuthenticated otherwise."""
+    claims, expires_at = _verified_local_token(token, settings.SECRET_KEY.get_secret_value())
+    if expires_at <= time.time():  # as PyJWT's own check: expired at the second `exp` names
+        raise NotAuthenticated("The access token has expired.")
+    return claims
+
+
+# Tokens whose signature and claims were checked, with their expiry: a client sends the same token with every
+# request, and checking it again (HMAC, base64, JSON, claims) cost ~55 µs of each one. Only valid tokens (signed
+# with our key) are kept, so a flood of forged ones cannot fill it; the expiry is checked on every use.
+VERIFIED_TOKENS_KEPT = 4096
+
+
+@lru_cache(maxsize=VERIFIED_TOKENS_KEPT)
+def _verified_local_token(token: str, secret: str) -> tuple[LocalToken, float]:
+    """What a token signed with `secret` says, and when it expires (a UNIX time); NotAuthenticated when invalid."""
     try:
-        claims = jwt.decode(
-            token,
-            settings.SECRET_KEY.get_secret_value(),
-            algorithms=[LOCAL_ALGORITHM],
-            options={"require": ["exp", "sub"]},
-        )
+        claims = jwt.decode(token, secret, algorithms=[LOCAL_ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError as exc:
         raise NotAuthenticated("The access token has expired.") from exc
     except jwt.PyJWTError as exc:
@@ -91,7 +102,7 @@ def decode_local_token(token: str, settings: Settings) -> LocalToken:
     version = claims.get("ver", 0)  # tokens from before versions existed belong to version 0
     if claims.get("type") != "access" or type(version) is not int:
         raise NotAuthenticated("The access token is not valid.")
-    return LocalToken(subject=str(claims["sub"]), version=version)
+    return LocalToken(subject=str(claims["sub"]), version=version), float(claims["exp"])
 
 
 @dataclass(frozen=True)

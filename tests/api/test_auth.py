@@ -10,6 +10,7 @@ import pytest
 
 import app.services.users as users_service
 from app.core import security
+from app.core.errors import NotAuthenticated
 from harness.api import PASSWORD, Actor, AppFactory, UserFactory, app_of, assert_problem, database_of, login
 
 
@@ -135,6 +136,28 @@ async def test_expired_and_forged_tokens(client: httpx.AsyncClient, alice: Actor
     assert_problem(await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {not_a_uuid}"}), 401)
     no_type = jwt.encode({"sub": str(alice.id), "exp": future}, key, algorithm="HS256")
     assert_problem(await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {no_type}"}), 401)
+
+
+async def test_a_token_that_worked_is_refused_once_it_expires(
+    client: httpx.AsyncClient, alice: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checked token is remembered (its signature is not checked again), but never past its expiry, and never
+    for another key."""
+    settings = app_of(client).state.settings
+    key = settings.SECRET_KEY.get_secret_value()
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+    token = jwt.encode({"sub": str(alice.id), "exp": expires, "type": "access"}, key, algorithm="HS256")
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(2):  # checked, then remembered
+        assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
+    monkeypatch.setattr(security.time, "time", lambda: expires.timestamp())
+    assert_problem(await client.get("/api/v1/users/me", headers=headers), 401, "expired")
+    monkeypatch.undo()
+    assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
+
+    other_key = settings.model_copy(update={"SECRET_KEY": type(settings.SECRET_KEY)("another-key" * 4)})
+    with pytest.raises(NotAuthenticated, match="not valid"):
+        security.decode_local_token(token, other_key)
 
 
 async def test_token_of_a_deleted_user_is_refused(client: httpx.AsyncClient, alice: Actor) -> None:

@@ -39,6 +39,10 @@ def test_one_short_repeat_measures_every_endpoint(admin_url: str, tmp_path: Path
         assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"], name
     assert endpoints[HEALTHZ]["ratio_to_healthz"] == 1.0
     assert endpoints[HEALTHZ]["queries"] == 0  # liveness never touches the database
+    # Where the CPU went: the workers, PostgreSQL (on this machine here) and wrk, per request.
+    page = endpoints["GET /api/v1/projects/{id}/tasks?limit=50"]
+    assert page["cpu_ms"] > 0 and page["db_cpu_ms"] > 0 and page["client_cpu_ms"] > 0, page
+    assert 0 < report["page_size_ratio"]["min"] <= report["page_size_ratio"]["max"]
     assert endpoints["GET /api/v1/users/me"]["queries"] <= 1  # the user cache answers most reads
     assert endpoints["GET /api/v1/projects/{id}/tasks?limit=50"]["queries"] == 1  # one statement, no N+1
     assert report["startup_s"]["median"] > 0
