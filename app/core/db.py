@@ -188,7 +188,9 @@ class Database:
                 self.rows.watch(session)
             try:
                 yield session
-                await session.commit()
+                # A read-only session's statements committed as they ran: only changes not yet flushed need it.
+                if not read_only or session.new or session.dirty or session.deleted:
+                    await session.commit()
             except BaseException:
                 await session.rollback()
                 raise
