@@ -28,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core import metrics
 from app.core.config import Settings
+from app.core.fair_pool import FairAsyncQueuePool
 from app.core.row_cache import SESSION_KEY, RowCache
 
 
@@ -154,6 +155,7 @@ class Database:
             pool_size=settings.DB_POOL_SIZE,
             max_overflow=settings.DB_MAX_OVERFLOW,
             pool_timeout=settings.DB_POOL_TIMEOUT,
+            poolclass=FairAsyncQueuePool,  # requests waiting for a connection are served in order
             # A failed statement's parameters (password hashes, personal data) never reach an error message or log.
             hide_parameters=True,
             connect_args={"connect_timeout": settings.DB_CONNECT_TIMEOUT},

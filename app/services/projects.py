@@ -120,7 +120,7 @@ def _list_statements(by_team: bool) -> ListStatements:
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )
-    return ListStatements(page=page, count=sa_select(func.count()).select_from(visible.subquery()))
+    return ListStatements(page, sa_select(func.count()).select_from(visible.subquery()), _LIST)
 
 
 async def list_projects(
@@ -136,13 +136,12 @@ async def list_projects(
     statements = _list_statements(team_id is not None)
     params = {"user_id": user.id, "team_id": team_id}
     connection = await session.connection()
-    rows = (await connection.execute(statements.page, {**params, "limit": limit, "offset": offset})).all()
-    if rows:  # rows of the team came through the caller's membership: no access check needed
-        return [_LIST.item(row) for row in rows], rows[0].total
+    items, total = await statements.read_page(connection, params, limit, offset)
+    if total is not None:  # rows of the team came through the caller's membership: no access check needed
+        return items, total
     if team_id is not None:
         await require_membership(session, team_id, user)  # a team you are not in is a 404, not an empty list
-    total: int = (await connection.execute(statements.count, params)).scalar_one() if offset else 0
-    return [], total
+    return [], await statements.read_count(connection, params) if offset else 0
 
 
 def _require_manager(role: TeamRole) -> None:

@@ -13,15 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Enum, Label, Select, String, Text, Uuid, cast, type_coerce
-
-
-@dataclass(frozen=True)
-class ListStatements:
-    """A list's statements, built once with bind parameters: the page (rows and the total) and the count alone
-    (for a page past the end)."""
-
-    page: Select[Any]
-    count: Select[Any]
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True)
@@ -82,6 +74,31 @@ class RowShape:
             values = {field: row[index] for field, index in where}
             item[name] = None if values == self._absent[name] else values
         return item
+
+
+@dataclass(frozen=True)
+class ListStatements:
+    """A list's statements, built once with bind parameters: the page (`shape`'s columns and a `total` column) and
+    the count alone (for a page past the end)."""
+
+    page: Select[Any]
+    count: Select[Any]
+    shape: RowShape
+
+    async def read_page(
+        self, connection: AsyncConnection, params: Mapping[str, object], limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """The page's items and the total; the total is None when the page has no rows (the caller may not see the
+        list, or the page is past its end)."""
+        rows = (await connection.execute(self.page, {**params, "limit": limit, "offset": offset})).all()
+        if not rows:
+            return [], None
+        return [self.shape.item(row) for row in rows], rows[0].total
+
+    async def read_count(self, connection: AsyncConnection, params: Mapping[str, object]) -> int:
+        """How many items the list has."""
+        total: int = (await connection.execute(self.count, params)).scalar_one()
+        return total
 
 
 def _as_sent(column: Any) -> Any:

@@ -119,7 +119,7 @@ def _list_statements(compared: tuple[str, ...]) -> ListStatements:
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )
-    return ListStatements(page=page, count=sa_select(func.count()).select_from(visible.subquery()))
+    return ListStatements(page, sa_select(func.count()).select_from(visible.subquery()), _LIST)
 
 
 def _bound(user: User, compare: dict[str, object]) -> tuple[ListStatements, dict[str, object]]:
@@ -134,17 +134,12 @@ async def _page(
     """A page of the tasks in the caller's teams whose columns equal `compare`'s values (None: not compared), newest
     first; the total when the page has rows, else None."""
     statements, params = _bound(user, compare)
-    connection = await session.connection()
-    rows = (await connection.execute(statements.page, {**params, "limit": limit, "offset": offset})).all()
-    if rows:
-        return [_LIST.item(row) for row in rows], rows[0].total
-    return [], None
+    return await statements.read_page(await session.connection(), params, limit, offset)
 
 
 async def _count(session: AsyncSession, user: User, compare: dict[str, object]) -> int:
     statements, params = _bound(user, compare)
-    total: int = (await (await session.connection()).execute(statements.count, params)).scalar_one()
-    return total
+    return await statements.read_count(await session.connection(), params)
 
 
 def _filters(filters: TaskFilters) -> dict[str, object]:
