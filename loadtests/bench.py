@@ -202,7 +202,13 @@ def patch_targets(database_url: str, data: Dataset, count: int, path: Path) -> N
 def children_cpu_seconds(parent: psutil.Process) -> float:
     """CPU time `parent`'s children have used so far, exited ones included (reaped children count for it)."""
     times = parent.cpu_times()
-    live = sum(child.cpu_times().user + child.cpu_times().system for child in parent.children())
+    live = 0.0
+    for child in parent.children():
+        try:
+            child_times = child.cpu_times()
+        except psutil.NoSuchProcess:  # ended meanwhile: its time counts for the parent once reaped
+            continue
+        live += child_times.user + child_times.system
     return live + times.children_user + times.children_system
 
 
@@ -213,19 +219,26 @@ def worker_cpu_seconds(server: Server) -> float:
 
 def database_process(database_url: str) -> psutil.Process | None:
     """The PostgreSQL postmaster when the server runs on this machine (its backends are its children), else None."""
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        row = conn.execute("SELECT current_setting('data_directory', true)").fetchone()
-    if row is None or not row[0]:  # the setting is only readable with pg_read_all_settings
-        return None
     try:
-        pid = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
-        return psutil.Process(pid)
+        with psycopg.connect(libpq_url(database_url)) as conn:
+            row = conn.execute("SELECT current_setting('data_directory'), pg_backend_pid()").fetchone()
+            return _postmaster_of(Path(row[0]), row[1]) if row else None
+    except psycopg.Error:  # the setting is only readable by superusers and pg_read_all_settings
+        return None
+
+
+def _postmaster_of(data_directory: Path, backend_pid: int) -> psutil.Process | None:
+    """The postmaster of that data directory here, if this (live) backend is its child: the same server, not
+    another one whose data directory has that path on this machine (a container's, say)."""
+    try:
+        postmaster = psutil.Process(int((data_directory / "postmaster.pid").read_text().split()[0]))
+        return postmaster if backend_pid in {child.pid for child in postmaster.children()} else None
     except (OSError, ValueError, IndexError, psutil.Error):
         return None
 
 
 def database_cpu_seconds(postmaster: psutil.Process | None) -> float | None:
-    """CPU time PostgreSQL's processes have used so far (None when it runs elsewhere)."""
+    """CPU time PostgreSQL's processes have used so far, all of them (autovacuum too; None when it runs elsewhere)."""
     if postmaster is None:
         return None
     times = postmaster.cpu_times()

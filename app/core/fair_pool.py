@@ -37,14 +37,21 @@ class FairQueue(QueueCommon[_T], Generic[_T]):
         return len(self._items)
 
     def put_nowait(self, item: _T) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():  # a waiter that timed out or was cancelled is skipped
-                waiter.set_result(item)
-                return
+        if self._hand_over(item):
+            return
         if self.full():
             raise Full()
         self._items.append(item)
+
+    def _hand_over(self, item: _T) -> bool:
+        """Give the item to the oldest checkout still waiting, if any."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            # A waiter that timed out or was cancelled, or whose event loop is gone, is skipped.
+            if not waiter.done() and not waiter.get_loop().is_closed():
+                waiter.set_result(item)
+                return True
+        return False
 
     def put(self, item: _T, block: bool = True, timeout: float | None = None) -> None:
         self.put_nowait(item)  # the pool only returns connections it handed out: there is always room
@@ -69,9 +76,15 @@ class FairQueue(QueueCommon[_T], Generic[_T]):
                 return await waiter
         except BaseException as exc:
             if waiter.done() and not waiter.cancelled():
-                self.put_nowait(waiter.result())  # handed over as this checkout gave up: to the next in line
+                # Handed over just as this checkout gave up: to the next in line, or kept even past maxsize (the
+                # pool closes the surplus when the next connection comes back), never lost.
+                item = waiter.result()
+                if not self._hand_over(item):
+                    self._items.append(item)
             else:
-                waiter.cancel()  # no longer waiting: put_nowait skips it
+                waiter.cancel()
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
             if isinstance(exc, TimeoutError):
                 raise Empty() from exc
             raise

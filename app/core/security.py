@@ -76,10 +76,15 @@ class LocalToken:
     version: int
 
 
+def wall_clock() -> float:
+    """Seconds since the epoch (replaceable in tests)."""
+    return time.time()
+
+
 def decode_local_token(token: str, settings: Settings) -> LocalToken:
     """The claims of a valid local token; NotAuthenticated otherwise."""
     claims, expires_at = _verified_local_token(token, settings.SECRET_KEY.get_secret_value())
-    if expires_at <= time.time():  # as PyJWT's own check: expired at the second `exp` names
+    if expires_at <= wall_clock():  # as PyJWT's own check: expired at the second `exp` names
         raise NotAuthenticated("The access token has expired.")
     return claims
 
@@ -91,7 +96,7 @@ VERIFIED_TOKENS_KEPT = 4096
 
 
 @lru_cache(maxsize=VERIFIED_TOKENS_KEPT)
-def _verified_local_token(token: str, secret: str) -> tuple[LocalToken, float]:
+def _verified_local_token(token: str, secret: str) -> tuple[LocalToken, int]:
     """What a token signed with `secret` says, and when it expires (a UNIX time); NotAuthenticated when invalid."""
     try:
         claims = jwt.decode(token, secret, algorithms=[LOCAL_ALGORITHM], options={"require": ["exp", "sub"]})
@@ -102,7 +107,7 @@ def _verified_local_token(token: str, secret: str) -> tuple[LocalToken, float]:
     version = claims.get("ver", 0)  # tokens from before versions existed belong to version 0
     if claims.get("type") != "access" or type(version) is not int:
         raise NotAuthenticated("The access token is not valid.")
-    return LocalToken(subject=str(claims["sub"]), version=version), float(claims["exp"])
+    return LocalToken(subject=str(claims["sub"]), version=version), int(claims["exp"])  # PyJWT compares int(exp)
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,7 @@ async def list_projects(
         return items, total
     if team_id is not None:
         await require_membership(session, team_id, user)  # a team you are not in is a 404, not an empty list
-    return [], await statements.read_count(connection, params) if offset else 0
+    return [], (await statements.read_count(connection, params)) if offset else 0
 
 
 def _require_manager(role: TeamRole) -> None:

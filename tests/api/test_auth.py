@@ -148,9 +148,12 @@ async def test_a_token_that_worked_is_refused_once_it_expires(
     expires = datetime.now(UTC) + timedelta(minutes=5)
     token = jwt.encode({"sub": str(alice.id), "exp": expires, "type": "access"}, key, algorithm="HS256")
     headers = {"Authorization": f"Bearer {token}"}
+    checked = security._verified_local_token.cache_info()
     for _ in range(2):  # checked, then remembered
         assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
-    monkeypatch.setattr(security.time, "time", lambda: expires.timestamp())
+    remembered = security._verified_local_token.cache_info()
+    assert (remembered.misses - checked.misses, remembered.hits - checked.hits) == (1, 1)
+    monkeypatch.setattr(security, "wall_clock", lambda: float(int(expires.timestamp())))
     assert_problem(await client.get("/api/v1/users/me", headers=headers), 401, "expired")
     monkeypatch.undo()
     assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.util import greenlet_spawn
-from sqlalchemy.util.queue import Empty
+from sqlalchemy.util.queue import Empty, Full
 
 from app.core.db import Database
 from app.core.fair_pool import FairQueue
@@ -81,3 +81,17 @@ async def test_a_connection_handed_to_a_checkout_that_gives_up_goes_to_the_next(
     assert queue.qsize() == 1 and queue.get(block=False) == "connection"  # nobody waits: kept for the next
     with pytest.raises(Empty):
         queue.get(block=False)
+
+
+async def test_a_connection_handed_over_in_vain_is_kept_even_when_the_pool_is_full() -> None:
+    """With overflow, the pool may fill up before a checkout that gave up can pass its connection on."""
+    queue: FairQueue[str] = FairQueue(maxsize=1)
+    giving_up = await waiting_get(queue, 10)
+    queue.put_nowait("first")  # handed to the waiting checkout...
+    queue.put_nowait("second")  # ...and another comes back with nobody waiting: the pool is full
+    giving_up.cancel()
+    with pytest.raises(asyncio.CancelledError):  # cancelled, not a pool error
+        await giving_up
+    assert queue.qsize() == 2  # kept past maxsize rather than lost
+    with pytest.raises(Full):
+        queue.put_nowait("third")  # the pool closes this one (an overflow connection)

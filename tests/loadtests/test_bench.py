@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.paths import REPO_ROOT
-from loadtests.bench import ENDPOINTS, HEALTHZ
+from loadtests.bench import ENDPOINTS, HEALTHZ, database_process
 
 
 def bench(*args: str, admin_url: str) -> subprocess.CompletedProcess[str]:
@@ -39,9 +39,13 @@ def test_one_short_repeat_measures_every_endpoint(admin_url: str, tmp_path: Path
         assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"], name
     assert endpoints[HEALTHZ]["ratio_to_healthz"] == 1.0
     assert endpoints[HEALTHZ]["queries"] == 0  # liveness never touches the database
-    # Where the CPU went: the workers, PostgreSQL (on this machine here) and wrk, per request.
+    # Where the CPU went: the workers, PostgreSQL (when it runs on this machine) and wrk, per request.
     page = endpoints["GET /api/v1/projects/{id}/tasks?limit=50"]
-    assert page["cpu_ms"] > 0 and page["db_cpu_ms"] > 0 and page["client_cpu_ms"] > 0, page
+    assert page["cpu_ms"] > 0 and page["client_cpu_ms"] > 0, page
+    if database_process(admin_url) is not None:
+        assert page["db_cpu_ms"] > 0, page
+    else:
+        assert page["db_cpu_ms"] is None, page
     assert 0 < report["page_size_ratio"]["min"] <= report["page_size_ratio"]["max"]
     assert endpoints["GET /api/v1/users/me"]["queries"] <= 1  # the user cache answers most reads
     assert endpoints["GET /api/v1/projects/{id}/tasks?limit=50"]["queries"] == 1  # one statement, no N+1
