@@ -34,7 +34,8 @@ async def test_a_read_only_session_ends_without_a_commit_but_keeps_what_it_was_g
         async with database.session(read_only=True) as session:
             connection = await session.connection()
             await connection.execute(text("SELECT 1"))
-            assert (await connection.get_raw_connection()).driver_connection.autocommit
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None and driver.autocommit
         assert commits == []
         async with database.session(read_only=True) as session:
             session.add(Team(name="kept"))  # not flushed: the end of the session must save it
