@@ -129,6 +129,11 @@ def _refuse_dead_connection(dbapi_connection: object, record: ConnectionPoolEntr
 _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def _has_changes(session: AsyncSession) -> bool:
+    """Whether the session holds changes not yet flushed."""
+    return bool(session.new or session.dirty or session.deleted)
+
+
 async def release_connection(session: AsyncSession) -> None:
     """End the session's transaction, which has only read, so its pooled connection is free while the request
     waits on slow work that needs no database (a password hash); the next statement begins a new transaction.
@@ -136,7 +141,7 @@ async def release_connection(session: AsyncSession) -> None:
     Without it, logins beyond the pool's size would queue for a connection behind each other's hashes. Call it only
     before the request writes: pending changes are refused, but a flushed write would be committed early.
     """
-    if session.new or session.dirty or session.deleted:
+    if _has_changes(session):
         raise RuntimeError("release_connection: the session has changes that would be committed early")
     await session.commit()
 
@@ -191,7 +196,7 @@ class Database:
             try:
                 yield session
                 # A read-only session's statements committed as they ran: only changes not yet flushed need it.
-                if not read_only or session.new or session.dirty or session.deleted:
+                if not read_only or _has_changes(session):
                     await session.commit()
             except BaseException:
                 await session.rollback()

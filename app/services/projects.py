@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, true
+from sqlalchemy import bindparam, func, true
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import col, select
@@ -107,9 +107,8 @@ def _list_statements(by_team: bool) -> ListStatements:
     where = [col(Project.team_id) == bindparam("team_id")] if by_team else []
     member = is_member_clause(Project.team_id, bindparam("user_id"))
     visible = select(Project.id).join(Membership, member).where(*where)
-    total = select(func.count()).select_from(visible.subquery()).scalar_subquery()
-    page = (
-        sa_select(*_LIST.columns, total.label("total"))
+    rows = (
+        sa_select(*_LIST.columns)
         .select_from(Project)
         .join(Membership, member)
         .join(Team, col(Team.id) == Project.team_id)
@@ -117,10 +116,8 @@ def _list_statements(by_team: bool) -> ListStatements:
         .join(_COUNTS, true())
         .where(*where)
         .order_by(col(Project.created_at).desc(), col(Project.id).desc())
-        .limit(bindparam("limit", type_=Integer))
-        .offset(bindparam("offset", type_=Integer))
     )
-    return ListStatements(page, sa_select(func.count()).select_from(visible.subquery()), _LIST)
+    return ListStatements.paged(_LIST, rows, visible)
 
 
 async def list_projects(

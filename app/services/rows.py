@@ -12,7 +12,8 @@ from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Enum, Label, Select, String, Text, Uuid, cast, type_coerce
+from sqlalchemy import Enum, Integer, Label, Select, String, Text, Uuid, bindparam, cast, func, type_coerce
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -84,6 +85,18 @@ class ListStatements:
     page: Select[Any]
     count: Select[Any]
     shape: RowShape
+
+    @classmethod
+    def paged(cls, shape: RowShape, rows: Select[Any], visible: Select[Any]) -> "ListStatements":
+        """A list's statements from `rows` (`shape`'s columns, joined, filtered and ordered) and `visible` (the ids
+        the caller may see, counted): the rows paged by bound `limit` and `offset`, each with the total."""
+        count = sa_select(func.count()).select_from(visible.subquery())
+        page = (
+            rows.add_columns(count.scalar_subquery().label("total"))
+            .limit(bindparam("limit", type_=Integer))
+            .offset(bindparam("offset", type_=Integer))
+        )
+        return cls(page, count, shape)
 
     async def read_page(
         self, connection: AsyncConnection, params: Mapping[str, object], limit: int, offset: int

@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import col, select
@@ -106,9 +106,8 @@ def _list_statements(compared: tuple[str, ...]) -> ListStatements:
     where = [col(_COMPARED[name]) == bindparam(name) for name in compared]
     member = is_member_clause(Project.team_id, bindparam("user_id"))
     visible = select(Task.id).join(Project, col(Project.id) == Task.project_id).join(Membership, member).where(*where)
-    total = select(func.count()).select_from(visible.subquery()).scalar_subquery()
-    page = (
-        sa_select(*_LIST.columns, total.label("total"))
+    rows = (
+        sa_select(*_LIST.columns)
         .select_from(Task)
         .join(Project, col(Project.id) == Task.project_id)
         .join(Membership, member)
@@ -116,10 +115,8 @@ def _list_statements(compared: tuple[str, ...]) -> ListStatements:
         .join(_CREATOR, col(_CREATOR.id) == Task.created_by_id)
         .where(*where)
         .order_by(col(Task.created_at).desc(), col(Task.id).desc())
-        .limit(bindparam("limit", type_=Integer))
-        .offset(bindparam("offset", type_=Integer))
     )
-    return ListStatements(page, sa_select(func.count()).select_from(visible.subquery()), _LIST)
+    return ListStatements.paged(_LIST, rows, visible)
 
 
 def _bound(user: User, compare: dict[str, object]) -> tuple[ListStatements, dict[str, object]]:
