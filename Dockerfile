@@ -1,6 +1,10 @@
 # syntax=docker/dockerfile:1
 # Targets: `runtime` (the service, default), `operator` (bosun-operator, for the operator chart) and `loadtest`
 # (locust with loadtests/, for the staging load-test Job).
+# PYTHON_IMAGE: the official image, or any Debian bookworm root filesystem with python3 and python3-venv (what
+# `uv run poe images` builds where no registry is reachable).
+# A machine whose TLS to the package registries needs its own CA bundle passes it as the build secret `ca-bundle`
+# (never a layer): `--secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt`.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -8,23 +12,30 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN pip install --no-cache-dir uv==0.13.8
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    SSL_CERT_FILE=/run/secrets/ca-bundle
+# uv in a virtualenv of its own: Debian's python3 refuses `pip install` into the system (PEP 668). uv ignores
+# SSL_CERT_FILE when no secret is mounted there; pip does not, hence the test.
+RUN --mount=type=secret,id=ca-bundle \
+    if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; else unset SSL_CERT_FILE; fi \
+    && python3 -m venv /opt/uv \
+    && /opt/uv/bin/pip install --no-cache-dir uv==0.13.8
+ENV PATH=/opt/uv/bin:$PATH
 WORKDIR /app
 # Runtime dependencies only (no dev or loadtest group); first, so this layer survives code changes.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --locked --no-default-groups --no-install-project
+RUN --mount=type=secret,id=ca-bundle uv sync --locked --no-default-groups --no-install-project
 COPY app ./app
 COPY migrations ./migrations
 COPY operator ./operator
-RUN uv sync --locked --no-default-groups
+RUN --mount=type=secret,id=ca-bundle uv sync --locked --no-default-groups
 
 FROM build AS operator-build
-RUN uv sync --locked --no-default-groups --group operator
+RUN --mount=type=secret,id=ca-bundle uv sync --locked --no-default-groups --group operator
 
 FROM build AS loadtest-build
 COPY loadtests ./loadtests
-RUN uv sync --locked --no-default-groups --group loadtest
+RUN --mount=type=secret,id=ca-bundle uv sync --locked --no-default-groups --group loadtest
 
 FROM ${PYTHON_IMAGE} AS runtime
 # Read-only root filesystem: the only writable place is /tmp (an emptyDir in Kubernetes).

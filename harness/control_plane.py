@@ -78,6 +78,7 @@ def _pem(cert: x509.Certificate) -> bytes:
 @dataclass
 class Certificates:
     ca: Path
+    ca_key: Path
     serving_cert: Path
     serving_key: Path
     admin_cert: Path
@@ -86,8 +87,8 @@ class Certificates:
     sa_pub: Path
 
 
-def make_certificates(folder: Path) -> Certificates:
-    """A CA, the apiserver's serving certificate, an admin client certificate and service-account keys."""
+def make_certificates(folder: Path, addresses: tuple[str, ...] = ("127.0.0.1", "10.0.0.1")) -> Certificates:
+    """A CA, the apiserver's serving certificate (for `addresses`), an admin certificate, service-account keys."""
     ca_key = _key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bosun-test-ca")])
     ca = _cert(ca_name, ca_key, ca_name, ca_key, ca=True)
@@ -97,8 +98,8 @@ def make_certificates(folder: Path) -> Certificates:
         x509.DNSName("kubernetes"),
         x509.DNSName("kubernetes.default"),
         x509.DNSName("kubernetes.default.svc"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+        x509.DNSName("kubernetes.default.svc.cluster.local"),
+        *(x509.IPAddress(ipaddress.ip_address(address)) for address in addresses),
     ]
     serving = _cert(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]), serving_key, ca_name, ca_key, sans=sans
@@ -114,6 +115,7 @@ def make_certificates(folder: Path) -> Certificates:
     sa_key = _key()
     certs = Certificates(
         ca=folder / "ca.crt",
+        ca_key=folder / "ca.key",
         serving_cert=folder / "apiserver.crt",
         serving_key=folder / "apiserver.key",
         admin_cert=folder / "admin.crt",
@@ -122,6 +124,7 @@ def make_certificates(folder: Path) -> Certificates:
         sa_pub=folder / "sa.pub",
     )
     certs.ca.write_bytes(_pem(ca))
+    _write_key(certs.ca_key, ca_key)
     certs.serving_cert.write_bytes(_pem(serving))
     _write_key(certs.serving_key, serving_key)
     certs.admin_cert.write_bytes(_pem(admin))
@@ -131,6 +134,25 @@ def make_certificates(folder: Path) -> Certificates:
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return certs
+
+
+def client_certificate(certs: Certificates, folder: Path, user: str, groups: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """A client certificate of `certs`' CA naming a user (CN) and its groups (O); returns (certificate, key)."""
+    ca = x509.load_pem_x509_certificate(certs.ca.read_bytes())
+    ca_key = serialization.load_pem_private_key(certs.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, rsa.RSAPrivateKey)
+    key = _key()
+    name = x509.Name(
+        [
+            *(x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups),
+            x509.NameAttribute(NameOID.COMMON_NAME, user),
+        ]
+    )
+    stem = user.replace(":", "-")
+    cert_path, key_path = folder / f"{stem}.crt", folder / f"{stem}.key"
+    cert_path.write_bytes(_pem(_cert(name, key, ca.subject, ca_key, client=True)))
+    _write_key(key_path, key)
+    return cert_path, key_path
 
 
 @dataclass
@@ -233,24 +255,20 @@ class ControlPlane:
         return name
 
 
-def _write_kubeconfig(path: Path, url: str, certs: Certificates) -> None:
+def write_kubeconfig(path: Path, url: str, ca: Path, cert: Path, key: Path, user: str = "admin") -> None:
+    """A kubeconfig for one client-certificate identity."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "bosun-test", "cluster": {"server": url, "certificate-authority": str(certs.ca)}}],
-        "users": [
-            {
-                "name": "admin",
-                "user": {"client-certificate": str(certs.admin_cert), "client-key": str(certs.admin_key)},
-            }
-        ],
-        "contexts": [{"name": "bosun-test", "context": {"cluster": "bosun-test", "user": "admin"}}],
+        "clusters": [{"name": "bosun-test", "cluster": {"server": url, "certificate-authority": str(ca)}}],
+        "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+        "contexts": [{"name": "bosun-test", "context": {"cluster": "bosun-test", "user": user}}],
         "current-context": "bosun-test",
     }
     path.write_text(json.dumps(config, indent=2))
 
 
-def _wait_ready(url: str, certs: Certificates, processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
+def wait_ready(url: str, certs: Certificates, processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
     deadline = time.monotonic() + 120
     context = ssl.create_default_context(cafile=str(certs.ca))
     context.load_cert_chain(str(certs.admin_cert), str(certs.admin_key))
@@ -324,9 +342,9 @@ def control_plane() -> Iterator[ControlPlane]:
         )
         processes.append(apiserver)
         url = f"https://127.0.0.1:{api_port}"
-        _wait_ready(url, certs, processes, folder)
+        wait_ready(url, certs, processes, folder)
         kubeconfig = folder / "kubeconfig"
-        _write_kubeconfig(kubeconfig, url, certs)
+        write_kubeconfig(kubeconfig, url, certs.ca, certs.admin_cert, certs.admin_key)
         yield ControlPlane(url=url, kubeconfig=kubeconfig, bin_dir=bin_dir, certs=certs)
     finally:
         for process in reversed(processes):

@@ -2,10 +2,12 @@
 
     uv run poe k8s-tools
 
-kube-apiserver and kubectl come from k8s.io/kubernetes through a wrapper go.mod that replaces every k8s.io/*
+kube-apiserver and kubectl (and, for the single-node cluster of `poe cluster`, kubelet, kube-controller-manager,
+kube-scheduler and kube-proxy) come from k8s.io/kubernetes through a wrapper go.mod that replaces every k8s.io/*
 staging module with its published v0.X.Y; etcd from go.etcd.io/etcd/server/v3 the same way (its go.mod points
-at sibling folders); helm with `go build` of helm.sh/helm/v4/cmd/helm. The machine's Go toolchain and the Go
-module proxy are all it needs. A warm cache answers in well under a second.
+at sibling folders); helm with `go build` of helm.sh/helm/v4/cmd/helm; cluster DNS is CoreDNS from its module,
+with only the plugins the cluster uses; the pod sandbox's pause program from `harness/pause.go`. The machine's Go
+toolchain and the Go module proxy are all it needs. A warm cache answers in well under a second.
 """
 
 import os
@@ -15,14 +17,35 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 # The one place the versions are pinned.
 KUBERNETES_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
 HELM_VERSION = "v4.3.1"
+COREDNS_VERSION = "v1.14.7"
 
 BINARIES = ("kube-apiserver", "kubectl", "etcd", "helm")
+NODE_BINARIES = ("kubelet", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", "pause")
+CONTROL_PLANE = ("kube-apiserver", "kubectl")
+NODE_KUBERNETES = ("kubelet", "kube-controller-manager", "kube-scheduler", "kube-proxy")
+PAUSE_SOURCE = Path(__file__).with_name("pause.go")
+# CoreDNS as a library with the plugins the cluster's DNS uses, in CoreDNS's own order (its `plugin.cfg`). No
+# `forward`: pods resolve cluster names only (they reach nothing outside this machine).
+COREDNS_PLUGINS = ("bind", "ready", "health", "errors", "cache", "kubernetes")
+COREDNS_MAIN = """package main
+
+import (
+\t"github.com/coredns/coredns/core/dnsserver"
+\t"github.com/coredns/coredns/coremain"
+{imports}
+)
+
+func init() {{ dnsserver.Directives = []string{{{directives}}} }}
+
+func main() {{ coremain.Run() }}
+"""
 
 
 def cache_root() -> Path:
@@ -38,9 +61,14 @@ def tools_dir() -> Path:
     return cache_root() / key / "bin"
 
 
-def built() -> bool:
+def built(names: tuple[str, ...] = BINARIES) -> bool:
     folder = tools_dir()
-    return all(os.access(folder / name, os.X_OK) for name in BINARIES)
+    return all(os.access(folder / name, os.X_OK) for name in names)
+
+
+def node_built() -> bool:
+    """Whether the binaries of a real node (kubelet and the controllers, CoreDNS, pause) are there too."""
+    return built(BINARIES + NODE_BINARIES)
 
 
 def _go(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -73,14 +101,14 @@ def _go_directive(gomod: str) -> str:
     return match.group(1) if match else "1.24"
 
 
-def build_kubernetes(out: Path, work: Path) -> None:
+def build_kubernetes(out: Path, work: Path, names: tuple[str, ...]) -> None:
     gomod = _module_gomod("k8s.io/kubernetes", KUBERNETES_VERSION, work)
     staging = re.findall(r"^\s*(k8s\.io/\S+)\s+=>\s+\./staging/src/\S+", gomod, re.M)
     minor = KUBERNETES_VERSION.split(".")[1]
     published = "v0." + ".".join(KUBERNETES_VERSION.lstrip("v").split(".")[1:])
     folder = work / "kubernetes"
     _wrapper(folder, _go_directive(gomod), f"k8s.io/kubernetes {KUBERNETES_VERSION}", dict.fromkeys(staging, published))
-    commands = ["k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kubectl"]
+    commands = [f"k8s.io/kubernetes/cmd/{name}" for name in names]
     _go("get", *(f"{c}@{KUBERNETES_VERSION}" for c in commands), cwd=folder)
     version_flags = " ".join(
         f"-X {pkg}.{name}={value}"
@@ -110,9 +138,29 @@ def build_helm(out: Path, work: Path) -> None:
     _go("build", "-trimpath", "-ldflags", flags, "-o", str(out / "helm"), "helm.sh/helm/v4/cmd/helm", cwd=folder)
 
 
+def build_coredns(out: Path, work: Path) -> None:
+    gomod = _module_gomod("github.com/coredns/coredns", COREDNS_VERSION, work)
+    folder = work / "coredns"
+    _wrapper(folder, _go_directive(gomod), f"github.com/coredns/coredns {COREDNS_VERSION}", {})
+    imports = "\n".join(f'\t_ "github.com/coredns/coredns/plugin/{name}"' for name in COREDNS_PLUGINS)
+    directives = ", ".join(f'"{name}"' for name in COREDNS_PLUGINS)
+    (folder / "main.go").write_text(COREDNS_MAIN.format(imports=imports, directives=directives))
+    _go("get", f"github.com/coredns/coredns@{COREDNS_VERSION}", cwd=folder)
+    flags = f"-s -w -X github.com/coredns/coredns/coremain.GitCommit={COREDNS_VERSION}"
+    _go("build", "-trimpath", "-ldflags", flags, "-o", str(out / "coredns"), ".", cwd=folder)
+
+
+def build_pause(out: Path, work: Path) -> None:
+    folder = work / "pause"
+    folder.mkdir()
+    shutil.copy(PAUSE_SOURCE, folder / "main.go")
+    (folder / "go.mod").write_text("module bosun.local/pause\n\ngo 1.24\n")
+    _go("build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "pause"), ".", cwd=folder)
+
+
 def main() -> None:
     folder = tools_dir()
-    if built():
+    if node_built():
         print(folder)
         return
     if shutil.which("go") is None:
@@ -124,7 +172,10 @@ def main() -> None:
         for name, build, outputs in (
             ("etcd", build_etcd, ("etcd",)),
             ("helm", build_helm, ("helm",)),
-            ("kube-apiserver and kubectl", build_kubernetes, ("kube-apiserver", "kubectl")),
+            ("kube-apiserver and kubectl", partial(build_kubernetes, names=CONTROL_PLANE), CONTROL_PLANE),
+            ("the node's Kubernetes binaries", partial(build_kubernetes, names=NODE_KUBERNETES), NODE_KUBERNETES),
+            ("coredns", build_coredns, ("coredns",)),
+            ("pause", build_pause, ("pause",)),
         ):
             if all(os.access(folder / o, os.X_OK) for o in outputs):
                 continue

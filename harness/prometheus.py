@@ -12,6 +12,7 @@ import httpx
 import yaml
 
 from harness.ci_tools import tool
+from harness.control_plane import ControlPlane
 from harness.ports import free_port
 from harness.processes import stop
 
@@ -51,8 +52,14 @@ class Prometheus:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def targets(self) -> list[dict[str, Any]]:
+        """The active scrape targets with their labels and health."""
+        body = httpx.get(f"{self.url}/api/v1/targets", params={"state": "active"}, timeout=10).json()
+        targets: list[dict[str, Any]] = body["data"]["activeTargets"]
+        return targets
 
-def _config(jobs: list[ScrapeJob], rule_files: list[Path]) -> dict[str, Any]:
+
+def _config(jobs: list[ScrapeJob], rule_files: list[Path], scrape_configs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(path) for path in rule_files],
@@ -63,20 +70,51 @@ def _config(jobs: list[ScrapeJob], rule_files: list[Path]) -> dict[str, Any]:
                 "static_configs": [{"targets": job.targets, "labels": job.labels}],
             }
             for job in jobs
+        ]
+        + scrape_configs,
+    }
+
+
+def kubernetes_pods_job(
+    name: str, plane: ControlPlane, namespace: str, selector: str, honor_labels: bool = False
+) -> dict[str, Any]:
+    """A scrape job that discovers pods through the cluster's API and scrapes their port named `metrics`."""
+    certs = plane.certs
+    tls = {"ca_file": str(certs.ca), "cert_file": str(certs.admin_cert), "key_file": str(certs.admin_key)}
+    return {
+        "job_name": name,
+        "honor_labels": honor_labels,
+        "kubernetes_sd_configs": [
+            {
+                "role": "pod",
+                "api_server": plane.url,
+                "tls_config": tls,
+                "namespaces": {"names": [namespace]},
+                "selectors": [{"role": "pod", "label": selector}],
+            }
+        ],
+        "relabel_configs": [
+            {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "metrics", "action": "keep"},
+            {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running", "action": "keep"},
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
         ],
     }
 
 
 @contextmanager
 def prometheus_server(
-    workdir: Path, jobs: list[ScrapeJob], rule_files: list[Path] | None = None
+    workdir: Path,
+    jobs: list[ScrapeJob],
+    rule_files: list[Path] | None = None,
+    scrape_configs: list[dict[str, Any]] | None = None,
 ) -> Iterator[Prometheus]:
     """Start Prometheus on a free loopback port with these scrape jobs and rule files; stop it afterwards."""
     binary = tool("prometheus")
     if binary is None:
         raise RuntimeError(NOT_BUILT)
     config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump(_config(jobs, rule_files or [])))
+    config.write_text(yaml.safe_dump(_config(jobs, rule_files or [], scrape_configs or [])))
     port = free_port()
     log_path = workdir / "prometheus.log"
     with log_path.open("wb") as log:
