@@ -22,9 +22,10 @@ RUN --mount=type=secret,id=ca-bundle \
     && /opt/uv/bin/pip install --no-cache-dir uv==0.13.8
 ENV PATH=/opt/uv/bin:$PATH
 WORKDIR /app
-# Runtime dependencies only (no dev or loadtest group); first, so this layer survives code changes.
-COPY pyproject.toml uv.lock README.md ./
-RUN --mount=type=secret,id=ca-bundle uv sync --locked --no-default-groups --no-install-project
+# Runtime dependencies only (no dev or loadtest group); first, so this layer survives code changes. README.md is
+# only the package's description: an empty one keeps documentation edits from rebuilding the image.
+COPY pyproject.toml uv.lock ./
+RUN --mount=type=secret,id=ca-bundle touch README.md && uv sync --locked --no-default-groups --no-install-project
 COPY app ./app
 COPY migrations ./migrations
 COPY operator ./operator

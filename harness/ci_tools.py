@@ -8,8 +8,9 @@
 - The Prometheus Operator's CRDs (ServiceMonitor, PrometheusRule, ...): `example/prometheus-operator-crd/` of
   github.com/prometheus-operator/prometheus-operator.
 - promtool and the Prometheus server: `go build` of github.com/prometheus/prometheus `cmd/promtool` and
-  `cmd/prometheus`, without the cloud service-discovery plugins (build tag `remove_all_sd`) and without the web
-  UI's assets: static scrape targets and the HTTP API are all the tests use.
+  `cmd/prometheus`, without the cloud service-discovery plugins (build tag `remove_all_sd`) but with Kubernetes
+  discovery (the end-to-end tests find the pods of a real cluster through its API), and without the web UI's
+  assets: the HTTP API is all the tests use.
 
 Everything lands in a cache outside the repo, one folder per pinned version; only complete results reach it, so an
 interrupted run starts that part again. A warm cache answers in well under a second.
@@ -55,9 +56,13 @@ def prometheus_operator_crds_dir() -> Path:
     return cache_root() / f"prometheus-operator-{PROMETHEUS_OPERATOR_VERSION}" / "crds"
 
 
+# Service discovery built in: none of the cloud ones, Kubernetes' (part of the cache key: another set is another build).
+PROMETHEUS_TAGS = "remove_all_sd,enable_kubernetes_sd"
+
+
 def prometheus_bin_dir() -> Path:
     """Where promtool and prometheus live (they may not be built yet)."""
-    return cache_root() / f"prometheus-{PROMETHEUS_VERSION}" / "bin"
+    return cache_root() / f"prometheus-{PROMETHEUS_VERSION}-kubernetes-sd" / "bin"
 
 
 def tool(name: str) -> Path | None:
@@ -107,9 +112,9 @@ def build_prometheus(out: Path, work: Path) -> None:
     _go("get", *(f"{c}@{PROMETHEUS_VERSION}" for c in commands), cwd=folder)
     # What `promtool --version` and the server's build info report.
     flags = f"-s -w -X github.com/prometheus/common/version.Version={PROMETHEUS_RELEASE}"
-    # remove_all_sd leaves out the cloud service-discovery plugins (AWS, Azure, GCE, Kubernetes, ...): the tests
-    # scrape static targets only, and those SDKs are most of the compile time.
-    _go("build", "-trimpath", "-tags", "remove_all_sd", "-ldflags", flags, "-o", str(out) + "/", *commands, cwd=folder)
+    # remove_all_sd leaves out the cloud service-discovery plugins (AWS, Azure, GCE, ...), whose SDKs are most of
+    # the compile time; enable_kubernetes_sd keeps the one the end-to-end tests use.
+    _go("build", "-trimpath", "-tags", PROMETHEUS_TAGS, "-ldflags", flags, "-o", str(out) + "/", *commands, cwd=folder)
 
 
 def _steps() -> list[tuple[str, Callable[[Path, Path], None], Path]]:

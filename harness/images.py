@@ -34,8 +34,7 @@ BASE_SUITE = "bookworm"
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 BASE_REPOSITORY = "localhost/bosun-python-base"
 # What the Dockerfile copies (and the Dockerfile itself): a change to any of them is a new image.
-CONTEXT = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "README.md", "app", "migrations", "operator",
-           "loadtests")  # fmt: skip
+CONTEXT = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "app", "migrations", "operator", "loadtests")
 IGNORED_PARTS = ("__pycache__", "reports")
 # Without CAP_SYS_RESOURCE a container's rlimits must stay within this process's hard limits (buildah's default
 # nproc does not).

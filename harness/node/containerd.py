@@ -35,7 +35,7 @@ def import_archive(layout: Layout, archive: Path, reference: str) -> None:
         return
     repository = reference.rsplit(":", 1)[0]
     # --base-name: ctr keeps only the archive's references under this name (without it, a full name is dropped).
-    ctr(layout, "images", "import", "--base-name", repository, "--no-unpack", str(archive))
+    ctr(layout, "images", "import", "--base-name", repository, str(archive))
     if reference not in images(layout):
         raise RuntimeError(f"importing {archive} did not give the node {reference}")
 

@@ -100,7 +100,7 @@ def test_configuration_files_keep_everything_under_the_state_folder_and_off_the_
 
 @pytest.fixture
 def source_tree(tmp_path: Path) -> Path:
-    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "README.md"):
+    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock"):
         (tmp_path / name).write_text(name)
     for folder in ("app", "migrations", "operator", "loadtests"):
         (tmp_path / folder).mkdir()
