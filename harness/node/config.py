@@ -124,6 +124,8 @@ def cni_config(layout: Layout) -> str:
         "ipam": {
             "type": "host-local",
             "ranges": [[{"subnet": POD_CIDR, "gateway": NODE_IP}]],
+            # Service addresses are reached through the node (kube-proxy's rules); the guard stops the rest there.
+            "routes": [{"dst": "0.0.0.0/0"}],
             "dataDir": str(layout.root / "cni" / "ipam"),
         },
     }
