@@ -9,7 +9,7 @@ import ast
 import asyncio
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
@@ -65,7 +65,36 @@ def downgrade(settings: Settings, revision: str) -> None:
 
 @lru_cache(maxsize=1)
 def code_heads() -> frozenset[str]:
-    """The head revision(s) of the migrations shipped with this code: the revisions no other revision builds on.
+    """The head revision(s) of the migrations shipped with this code: the revisions no other revision builds on."""
+    revisions, parents = _revision_graph()
+    return revisions - parents
+
+
+@lru_cache(maxsize=1)
+def code_revisions() -> frozenset[str]:
+    """Every revision shipped with this code."""
+    return _revision_graph()[0]
+
+
+SchemaState = Literal["current", "behind", "ahead"]
+
+
+def schema_state(database: frozenset[str], heads: frozenset[str], known: frozenset[str]) -> SchemaState:
+    """Where the database's schema stands against this code's migrations.
+
+    `ahead`: it names a revision this code does not ship, so a newer release migrated it. Migrations keep the
+    previous release working (expand, then contract a release later), so that code can still serve: during a
+    rollout, the old pods stay ready after the new image's migration. `behind`: nothing or older revisions only.
+    """
+    if database == heads:
+        return "current"
+    if database and not database <= known:
+        return "ahead"
+    return "behind"
+
+
+def _revision_graph() -> tuple[frozenset[str], frozenset[str]]:
+    """The revisions shipped with this code and the ones others build on.
 
     Read from the revision files' own `revision` and `down_revision` assignments rather than through Alembic's
     script directory, which would load Alembic (and Mako) into every worker; a test checks that both agree.
@@ -83,7 +112,7 @@ def code_heads() -> frozenset[str]:
             parents.add(down)
         elif isinstance(down, tuple | list):  # a merge revision
             parents.update(str(parent) for parent in down)
-    return frozenset(revisions - parents)
+    return frozenset(revisions), frozenset(parents)
 
 
 def _module_constants(path: Path, names: tuple[str, ...]) -> dict[str, object]:

@@ -1,14 +1,15 @@
-"""Liveness and readiness against real databases: migrated, behind, unreachable."""
+"""Liveness and readiness against real databases: migrated, behind, ahead (a newer release's), unreachable."""
 
 import asyncio
 from collections.abc import Iterator
 
 import httpx
+import psycopg
 import pytest
 
-from app.core.migrations import code_heads, downgrade, upgrade
+from app.core.migrations import code_heads, code_revisions, downgrade, schema_state, upgrade
 from harness.api import AppFactory, UserFactory, assert_problem, make_settings
-from harness.postgres import create_database, drop_database
+from harness.postgres import create_database, drop_database, libpq_url
 
 
 @pytest.fixture
@@ -41,6 +42,46 @@ async def test_not_ready_until_migrated(make_client: AppFactory, empty_database:
     await asyncio.to_thread(downgrade, settings, "base")
     assert_problem(await client.get("/readyz"), 503, "schema is at empty")
     assert (await client.get("/healthz")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("database", "state"),
+    [
+        ({"c"}, "current"),
+        (set(), "behind"),
+        ({"a"}, "behind"),  # an older revision of this code
+        ({"b"}, "behind"),
+        ({"d"}, "ahead"),  # a revision this code does not ship: a newer release migrated the database
+        ({"c", "d"}, "ahead"),
+    ],
+)
+def test_schema_state(database: set[str], state: str) -> None:
+    assert schema_state(frozenset(database), frozenset({"c"}), frozenset({"a", "b", "c"})) == state
+
+
+def test_the_shipped_heads_are_shipped_revisions() -> None:
+    assert code_heads() <= code_revisions()
+    assert schema_state(code_heads(), code_heads(), code_revisions()) == "current"
+
+
+async def test_old_code_stays_ready_when_a_newer_release_migrated_the_database(
+    make_client: AppFactory, empty_database: str
+) -> None:
+    """During a rollout the old pods keep serving after the new image's migration ran (no outage between)."""
+    settings = make_settings(empty_database)
+    await asyncio.to_thread(upgrade, settings)
+    with psycopg.connect(libpq_url(empty_database), autocommit=True) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'f00dfeed0001'")
+    client = await make_client(DATABASE_URL=empty_database)
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready", "database": "ok", "schema": "f00dfeed0001", "code": ", ".join(sorted(code_heads())),
+    }  # fmt: skip
+    # Behind is still not ready.
+    with psycopg.connect(libpq_url(empty_database), autocommit=True) as conn:
+        conn.execute("DELETE FROM alembic_version")
+    assert_problem(await client.get("/readyz"), 503, "schema is at empty")
 
 
 async def test_not_ready_when_database_is_unreachable(make_client: AppFactory) -> None:
