@@ -225,6 +225,12 @@ def test_loadtest_job_is_an_opt_in_helm_test() -> None:
         if p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") == "loadtest"
     ]
     assert len(loadtest) == 2
+    # No Service of the release selects the load test's own pod (it would scrape itself as a service pod).
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    for service in by_kind(objects, "Service"):
+        selector = service["spec"]["selector"]
+        assert not all(pod_labels.get(k) == v for k, v in selector.items()), service["metadata"]["name"]
+    assert all(pod_labels.get(k) == v for k, v in loadtest[0]["podSelector"]["matchLabels"].items())
 
 
 def test_dashboards_are_valid_grafana_json() -> None:

@@ -36,6 +36,12 @@ CHART = REPO_ROOT / "charts" / "bosun"
 RELEASE = "bosun"  # as the README's `helm install bosun charts/bosun ...`
 SECRET = "bosun-secrets"
 REVISION_2 = "e2e0000000a2"
+# The load test's Admin user: a superuser made with `bosun create-superuser` in a pod, its login in a Secret.
+LOADTEST_ADMIN = "bosun-loadtest-admin"
+LOADTEST_ADMIN_ENV = [
+    {"name": f"BOSUN_LOADTEST_ADMIN_{key.upper()}", "valueFrom": {"secretKeyRef": {"name": LOADTEST_ADMIN, "key": key}}}
+    for key in ("email", "password")
+]
 MIGRATION_SECONDS = 20  # long enough to delete the operator pod while the Job runs
 
 
@@ -165,6 +171,7 @@ def install(node: Cluster, plane: ControlPlane, images: dict[str, Image]) -> Ite
 def helm_install(plane: ControlPlane, install: Install, images: dict[str, Image]) -> None:
     """The README's `helm install`, with the images `poe images` built."""
     operator_repository, operator_tag = images["operator"].reference.rsplit(":", 1)
+    loadtest_tag = images["loadtest"].reference.rsplit(":", 1)[1]
     plane.helm("dependency", "build", str(CHART))
     plane.helm(
         "install", RELEASE, str(CHART), "-n", install.namespace,
@@ -173,8 +180,10 @@ def helm_install(plane: ControlPlane, install: Install, images: dict[str, Image]
         "--set", f"bosun-operator.image.repository={operator_repository}",
         "--set", f"bosun-operator.image.tag={operator_tag}",
         # The staging load test (`helm test`), short and without latency thresholds: CI machines are busy.
-        "--set", "loadtest.enabled=true", "--set", "loadtest.runTime=30s", "--set", "loadtest.users=4",
+        "--set", "loadtest.enabled=true", "--set", f"loadtest.image.tag={loadtest_tag}",
+        "--set", "loadtest.runTime=30s", "--set", "loadtest.users=4",
         "--set", "loadtest.extraArgs={--smoke}",
+        "--set-json", f"loadtest.env={json.dumps(LOADTEST_ADMIN_ENV)}",
     )  # fmt: skip
 
 
@@ -315,8 +324,10 @@ def test_invalid_settings_create_nothing(plane: ControlPlane, install: Install) 
     namespace = f"e2e-invalid-{uuid.uuid4().hex[:6]}"
     plane.kubectl("create", "namespace", namespace)
     try:
-        release = get_json(plane, "apprelease", RELEASE, "-n", install.namespace)
-        spec = {key: release["spec"][key] for key in ("image", "replicas", "template")}
+        image = get_json(plane, "apprelease", RELEASE, "-n", install.namespace)["spec"]["image"]
+        plane.kubectl("create", "secret", "generic", SECRET, "-n", namespace, "--from-literal=DATABASE_URL=unused")
+        container = {"name": "bosun", "envFrom": [{"secretRef": {"name": SECRET}}]}
+        spec = {"image": image, "replicas": 1, "template": {"spec": {"containers": [container]}}}
         document = {"apiVersion": "bosun.dev/v1alpha1", "kind": "AppRelease", "metadata": {"name": "web"}}
 
         def with_settings(**settings: str) -> str:
@@ -354,6 +365,16 @@ def test_invalid_settings_create_nothing(plane: ControlPlane, install: Install) 
 
 
 def test_staging_load_test_passes_against_the_service(plane: ControlPlane, install: Install) -> None:
+    email, password = "loadtest-admin@example.com", secrets.token_urlsafe(24)
+    made = plane.kubectl(
+        "exec", "-i", "-n", install.namespace, f"deployment/{RELEASE}", "--",
+        "bosun", "create-superuser", "--email", email, "--password-stdin", input=password + "\n",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    plane.kubectl(
+        "create", "secret", "generic", LOADTEST_ADMIN, "-n", install.namespace,
+        f"--from-literal=email={email}", f"--from-literal=password={password}",
+    )  # fmt: skip
     result = plane.helm("test", RELEASE, "-n", install.namespace, "--timeout=600s", check=False)
     job = f"{RELEASE}-loadtest"
     logs = plane.kubectl("logs", f"job/{job}", "-n", install.namespace, check=False)
@@ -371,10 +392,12 @@ def test_prometheus_discovers_and_scrapes_the_pods(plane: ControlPlane, install:
         "bosun-operator", plane, install.namespace, "app.kubernetes.io/name=bosun-operator", honor_labels=True
     )
     variables = {"$namespace": install.namespace, "$release": RELEASE, "$__rate_interval": "20s", "$__range": "5m"}
-    release_phase = expand(panel_queries(REPO_ROOT / "charts/bosun-operator/files/dashboards/releases.json")[-1],
-                           {**variables, "$job": "bosun-operator"})  # fmt: skip
-    request_rate = expand(panel_queries(REPO_ROOT / "charts/bosun/files/dashboards/overview.json")[0],
-                          {**variables, "$job": "bosun"})  # fmt: skip
+    releases = panel_queries(REPO_ROOT / "charts/bosun-operator/files/dashboards/releases.json")
+    phase_panel = next(q for q in releases if "by (namespace, release, phase)" in q)  # "Release phase"
+    overview = panel_queries(REPO_ROOT / "charts/bosun/files/dashboards/overview.json")
+    rate_panel = next(q for q in overview if q.startswith("sum by (route) (rate(http_requests_total"))  # "Requests"
+    release_phase = expand(phase_panel, {**variables, "$job": "bosun-operator"})
+    request_rate = expand(rate_panel, {**variables, "$job": "bosun"})
     with (
         prometheus_server(tmp_path, [], scrape_configs=[service, operator]) as prometheus,
         RequestLoop(service_url(plane, install.namespace), path="/api/v1/", seconds=120),

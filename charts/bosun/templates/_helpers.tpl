@@ -46,12 +46,27 @@ app.kubernetes.io/part-of: bosun
 {{- toYaml (merge $fixed .Values.settings) -}}
 {{- end -}}
 
+{{/* The load-test Job's pods. A name of their own: with the service's, the release's Services (the headless
+one the load test scrapes included) would count the load test's own pod among the service's pods. */}}
+{{- define "bosun.loadtestSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "bosun.name" . }}-loadtest
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: loadtest
+{{- end -}}
+
+{{- define "bosun.loadtestLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "bosun.loadtestSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: bosun
+{{- end -}}
+
 {{/* The load-test Job's pods, as a NetworkPolicy peer (nothing when the load test is off). */}}
 {{- define "bosun.loadtestPeer" -}}
 {{- if .Values.loadtest.enabled }}
 - podSelector:
     matchLabels:
-      {{- include "bosun.selectorLabels" . | nindent 6 }}
-      app.kubernetes.io/component: loadtest
+      {{- include "bosun.loadtestSelectorLabels" . | nindent 6 }}
 {{- end }}
 {{- end -}}
