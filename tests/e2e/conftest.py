@@ -11,7 +11,7 @@ import pytest
 
 from harness.control_plane import ControlPlane
 from harness.images import Image, cached, content_key
-from harness.node.cluster import Cluster, down, missing_requirements, running, up
+from harness.node.cluster import Cluster, down, missing_requirements, running, state_dir, up
 
 pytestmark = pytest.mark.e2e
 
@@ -30,6 +30,8 @@ def node(images: dict[str, Image]) -> Iterator[Cluster]:
     if missing:
         pytest.skip("no real node here: this machine lacks " + ", ".join(missing))
     existing = running()
+    if existing is None and state_dir().exists():
+        down()  # what a killed session left (dead processes, mounts, the bridge): a cluster of its own replaces it
     cluster = existing or up()
     try:
         for image in images.values():
