@@ -87,6 +87,20 @@ class Certificates:
     sa_pub: Path
 
 
+def certificates_in(folder: Path, admin: str = "admin") -> Certificates:
+    """Where the files of a set of certificates are (made by `make_certificates`; the admin's may be another's)."""
+    return Certificates(
+        ca=folder / "ca.crt",
+        ca_key=folder / "ca.key",
+        serving_cert=folder / "apiserver.crt",
+        serving_key=folder / "apiserver.key",
+        admin_cert=folder / f"{admin}.crt",
+        admin_key=folder / f"{admin}.key",
+        sa_key=folder / "sa.key",
+        sa_pub=folder / "sa.pub",
+    )
+
+
 def make_certificates(folder: Path, addresses: tuple[str, ...] = ("127.0.0.1", "10.0.0.1")) -> Certificates:
     """A CA, the apiserver's serving certificate (for `addresses`), an admin certificate, service-account keys."""
     ca_key = _key()
@@ -113,16 +127,7 @@ def make_certificates(folder: Path, addresses: tuple[str, ...] = ("127.0.0.1", "
     )
     admin = _cert(admin_name, admin_key, ca_name, ca_key, client=True)
     sa_key = _key()
-    certs = Certificates(
-        ca=folder / "ca.crt",
-        ca_key=folder / "ca.key",
-        serving_cert=folder / "apiserver.crt",
-        serving_key=folder / "apiserver.key",
-        admin_cert=folder / "admin.crt",
-        admin_key=folder / "admin.key",
-        sa_key=folder / "sa.key",
-        sa_pub=folder / "sa.pub",
-    )
+    certs = certificates_in(folder)
     certs.ca.write_bytes(_pem(ca))
     _write_key(certs.ca_key, ca_key)
     certs.serving_cert.write_bytes(_pem(serving))

@@ -215,6 +215,15 @@ def ensure_images(log: Path | None = None) -> list[Image]:
     return images
 
 
+def current_images() -> dict[str, Image] | None:
+    """The images of the current source tree by target, when `poe images` built them."""
+    found = cached(content_key())
+    return None if found is None else {image.target: image for image in found}
+
+
+NOT_BUILT = "images of this source tree not built: run `uv run poe images`"
+
+
 def reference(target: str) -> str:
     """The reference of a target's image for the current source tree (built or not)."""
     return f"{REPOSITORIES[target]}:{content_key()}"

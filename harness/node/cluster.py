@@ -20,13 +20,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from harness.control_plane import (
-    Certificates,
-    ControlPlane,
-    client_certificate,
-    make_certificates,
-    write_kubeconfig,
-)
+from harness.control_plane import ControlPlane, certificates_in, client_certificate, make_certificates, write_kubeconfig
 from harness.k8s_tools import node_built, tools_dir
 from harness.node import config, containerd, network
 from harness.node.config import APISERVER_PORT, IDENTITIES, KUBERNETES_SERVICE_IP, NODE_IP, NODE_NAME, Layout
@@ -125,17 +119,8 @@ class Cluster:
 
     @property
     def plane(self) -> ControlPlane:
-        pki = self.layout.pki
-        certs = Certificates(
-            ca=pki / "ca.crt",
-            ca_key=pki / "ca.key",
-            serving_cert=pki / "apiserver.crt",
-            serving_key=pki / "apiserver.key",
-            admin_cert=pki / "bosun-admin.crt",
-            admin_key=pki / "bosun-admin.key",
-            sa_key=pki / "sa.key",
-            sa_pub=pki / "sa.pub",
-        )
+        # The admin identity's files are named after its user (config.IDENTITIES), like every component's.
+        certs = certificates_in(self.layout.pki, admin=IDENTITIES["admin"][0])
         return ControlPlane(
             url=f"https://{NODE_IP}:{APISERVER_PORT}",
             kubeconfig=self.layout.admin_kubeconfig,

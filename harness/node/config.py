@@ -232,34 +232,34 @@ def apiserver_args(layout: Layout, etcd_url: str) -> list[str]:
     ]
 
 
-def controller_manager_args(layout: Layout, port: int) -> list[str]:
-    kubeconfig = layout.kubeconfig("kube-controller-manager")
+def _control_component_args(layout: Layout, component: str, port: int) -> list[str]:
+    """What the controller-manager and the scheduler share: their identity, serving on loopback, no election."""
+    kubeconfig = layout.kubeconfig(component)
     return [
         f"--kubeconfig={kubeconfig}",
         f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
         f"--secure-port={port}",
-        "--leader-elect=false",
+        "--leader-elect=false",  # one of each
+        "--v=1",
+    ]
+
+
+def controller_manager_args(layout: Layout, port: int) -> list[str]:
+    return [
+        *_control_component_args(layout, "kube-controller-manager", port),
+        # One identity per controller (the RBAC bootstrap roles are written for that).
         "--use-service-account-credentials=true",
         f"--service-account-private-key-file={layout.pki / 'sa.key'}",
+        # Published in every namespace as kube-root-ca.crt: the CA pods' projected tokens come with.
         f"--root-ca-file={layout.pki / 'ca.crt'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        "--v=1",
     ]
 
 
 def scheduler_args(layout: Layout, port: int) -> list[str]:
-    kubeconfig = layout.kubeconfig("kube-scheduler")
-    return [
-        f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={port}",
-        "--leader-elect=false",
-        "--v=1",
-    ]
+    return _control_component_args(layout, "kube-scheduler", port)
 
 
 def kubelet_args(layout: Layout) -> list[str]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.control_plane import ControlPlane
-from harness.images import Image, cached, content_key
+from harness.images import NOT_BUILT, Image, current_images
 from harness.node.cluster import Cluster, down, missing_requirements, running, state_dir, up
 
 pytestmark = pytest.mark.e2e
@@ -18,10 +18,10 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="session")
 def images() -> dict[str, Image]:
-    found = cached(content_key())
+    found = current_images()
     if found is None:
-        pytest.skip("images of this source tree not built: run `uv run poe images`")
-    return {image.target: image for image in found}
+        pytest.skip(NOT_BUILT)
+    return found
 
 
 @pytest.fixture(scope="session")

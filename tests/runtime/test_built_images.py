@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from harness.images import ULIMITS, Image, cached, content_key
+from harness.images import NOT_BUILT, ULIMITS, Image, current_images
 from harness.node.postgres import tcp_postgres
 from harness.ports import free_port
 
@@ -22,10 +22,10 @@ RESTRICTED = ["--read-only", "--tmpfs", "/tmp", "--user", "10001:10001", *ULIMIT
 def images() -> dict[str, Image]:
     if shutil.which("podman") is None or os.geteuid() != 0:
         pytest.skip("running the built images needs podman and root")
-    found = cached(content_key())
+    found = current_images()
     if found is None:
-        pytest.skip("images of this source tree not built: run `uv run poe images`")
-    return {image.target: image for image in found}
+        pytest.skip(NOT_BUILT)
+    return found
 
 
 @pytest.fixture(scope="module")
