@@ -95,6 +95,9 @@ class Settings(BaseSettings):
 
     # How long an emailed team invitation can be accepted.
     INVITATION_EXPIRE_DAYS: int = Field(default=7, ge=1, le=90)
+    # The web page invitation emails link to, with the token in the URL's fragment (which browsers never send to a
+    # server, so no access log records it). Unset: the email carries the token alone.
+    WEB_APP_URL: str | None = Field(default=None, max_length=2000)
 
     AUTH_MODE: AuthMode = AuthMode.local
     JWKS_URL: str | None = None
@@ -143,6 +146,18 @@ class Settings(BaseSettings):
     def _check_origins(cls, origins: list[str]) -> list[str]:
         return [_check_origin(origin) for origin in origins]
 
+    @field_validator("WEB_APP_URL")
+    @classmethod
+    def _check_web_app_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} must look like https://host[:port][/path]")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(f"{url!r} must not have a query, fragment or credentials")
+        return url
+
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -176,6 +191,8 @@ class Settings(BaseSettings):
                 raise ValueError("CORS_ORIGINS must not contain '*' in production")
             if not origin.startswith("https://"):
                 raise ValueError(f"CORS_ORIGINS: {origin!r} must use https in production")
+        if self.WEB_APP_URL and not self.WEB_APP_URL.startswith("https://"):
+            raise ValueError("WEB_APP_URL must use https in production (its links carry invitation tokens)")
         if self.DEBUG:
             raise ValueError("DEBUG must be off in production")
         if self.LOG_FORMAT is LogFormat.text:

@@ -14,7 +14,8 @@ def send_email(settings: Settings, *, to: str, subject: str, body: str) -> bool:
     message = EmailMessage()
     message["From"] = settings.EMAIL_FROM
     message["To"] = to
-    message["Subject"] = subject
+    # Names people chose end up in subjects: a line break there would be a header of its own (and is refused).
+    message["Subject"] = " ".join(subject.split())
     message.set_content(body)
     if not settings.SMTP_HOST:
         logger.info("SMTP not configured; email to %s not sent: %s", to, subject)

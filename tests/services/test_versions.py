@@ -8,7 +8,7 @@ from app.core.errors import BadRequest, PermissionDenied, StaleVersion
 from app.core.security import LocalToken
 from app.models.projects import Project, ProjectCreate, ProjectUpdate
 from app.models.tasks import TaskCreate, TaskUpdate
-from app.models.teams import MemberCreate, TeamCreate, TeamRole
+from app.models.teams import Membership, TeamCreate, TeamRole
 from app.models.users import User
 from app.services import projects as projects_service
 from app.services import tasks as tasks_service
@@ -98,9 +98,7 @@ async def test_task_changes_check_the_version_and_roles(database: Database) -> N
     member = await make_user(database, "member@example.com")
     project = await make_project(database, owner)
     async with database.session() as session:
-        await teams_service.add_member(
-            session, project.team_id, owner, MemberCreate(email="member@example.com", role=TeamRole.member)
-        )
+        session.add(Membership(team_id=project.team_id, user_id=member.id, role=TeamRole.member))
     async with database.session() as session:
         # As in a request, the caller is loaded in the session the service works in.
         caller = await users_service.get_active_user(session, LocalToken(subject=str(owner.id), version=0))
