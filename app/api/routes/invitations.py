@@ -27,7 +27,7 @@ def _public(invitation: Invitation, team: Team) -> InvitationPublic:
     status_code=status.HTTP_202_ACCEPTED,
     responses=problem_responses(403, 404, 409),
 )
-async def invite(
+async def create_invitation(
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
