@@ -154,8 +154,8 @@ class Settings(BaseSettings):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url!r} must look like https://host[:port][/path]")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ValueError(f"{url!r} must not have a query, fragment or credentials")
+        if parts.fragment or parts.username or parts.password or "#" in url:
+            raise ValueError(f"{url!r} must not have a fragment (the token goes there) or credentials")
         return url
 
     @field_validator("LOG_LEVEL", mode="before")
