@@ -11,11 +11,12 @@ logger = logging.getLogger(__name__)
 
 def send_email(settings: Settings, *, to: str, subject: str, body: str) -> bool:
     """Send one plain-text email; never raises (a mail failure must not fail the caller). True when sent."""
+    # Names people chose end up in subjects: a line break there would start a header (or a log line) of its own.
+    subject = " ".join(subject.split())
     message = EmailMessage()
     message["From"] = settings.EMAIL_FROM
     message["To"] = to
-    # Names people chose end up in subjects: a line break there would be a header of its own (and is refused).
-    message["Subject"] = " ".join(subject.split())
+    message["Subject"] = subject
     message.set_content(body)
     if not settings.SMTP_HOST:
         logger.info("SMTP not configured; email to %s not sent: %s", to, subject)

@@ -172,6 +172,19 @@ async def test_a_team_deleted_meanwhile(
     assert_problem(await accept(mail_client, bob, token_in(mailbox.messages[-1])), 410, "team of this invitation")
 
 
+async def test_joining_otherwise_meanwhile(
+    mail_client: httpx.AsyncClient, mailbox: Mailbox, alice: Actor, bob: Actor, make_user: UserFactory
+) -> None:
+    team = await create_team(mail_client, alice)
+    await invite(mail_client, alice, team["id"], bob.email)
+    root = await make_user("root@example.com", superuser=True)
+    added = await mail_client.post(
+        f"/api/v1/teams/{team['id']}/members", json={"email": bob.email}, headers=root.headers
+    )
+    assert added.status_code == 201
+    assert_problem(await accept(mail_client, bob, token_in(mailbox.messages[-1])), 409, "already a member")
+
+
 async def test_inviting_again_renews_the_invitation(
     mail_client: httpx.AsyncClient, mailbox: Mailbox, alice: Actor, bob: Actor
 ) -> None:
