@@ -8,10 +8,14 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import update
+from sqlmodel import col
 from starlette.types import Receive, Scope, Send
 
 from app.core.config import Settings
 from app.core.db import Database
+from app.models.invitations import Invitation
+from app.services.invitations import new_token, token_hash
 
 PASSWORD = "correct-horse-battery"
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef-0123456789"
@@ -121,10 +125,24 @@ async def create_team(client: httpx.AsyncClient, owner: Actor, name: str = "Plat
 async def add_member(
     client: httpx.AsyncClient, actor: Actor, team_id: str, member: Actor, role: str = "member"
 ) -> None:
-    response = await client.post(
-        f"/api/v1/teams/{team_id}/members", json={"email": member.email, "role": role}, headers=actor.headers
+    """`member` joins the team as `role`, invited by `actor` through the API (who must be allowed to invite).
+
+    The emailed token is not seen here: the invitation gets a fresh token written to it, which `member` accepts
+    through the API like the one from the email.
+    """
+    invited = await client.post(
+        f"/api/v1/teams/{team_id}/invitations", json={"email": member.email, "role": role}, headers=actor.headers
     )
-    assert response.status_code == 201, response.text
+    assert invited.status_code == 202, invited.text
+    token = new_token()
+    async with database_of(client).session() as session:
+        await session.exec(
+            update(Invitation)
+            .where(col(Invitation.id) == uuid.UUID(invited.json()["id"]))
+            .values(token_hash=token_hash(token))
+        )
+    accepted = await client.post("/api/v1/invitations/accept", json={"token": token}, headers=member.headers)
+    assert accepted.status_code == 200, accepted.text
 
 
 async def create_project(

@@ -5,8 +5,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox as MaildirHandler
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from harness.ports import free_port
@@ -36,5 +38,18 @@ def smtp_server() -> Iterator[Mailbox]:
     controller.start()
     try:
         yield mailbox
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def smtp_to_maildir(folder: Path) -> Iterator[tuple[str, int]]:
+    """Run an SMTP server that delivers every message into the Maildir `folder` (readable by other processes);
+    yields its (host, port)."""
+    host, port = "127.0.0.1", free_port()
+    controller = Controller(MaildirHandler(folder), hostname=host, port=port)
+    controller.start()
+    try:
+        yield host, port
     finally:
         controller.stop()

@@ -8,8 +8,11 @@ Who the simulated users are:
 - Member (most of them): logs in once as a seeded account (`--seeded-users N`, local runs) or signs up with a team,
   a teammate and a project of its own (staging). Reads its tasks, pages through project task lists with filters,
   opens tasks and projects, creates tasks, updates them with If-Match, reassigns and deletes them.
-- Newcomer: always signs up; also manages projects and team members, edits its profile and changes its password.
-- Admin (one, only with `--admin-email`): pages through every user.
+- Newcomer: always signs up; also manages projects, invitations and team members, edits its profile and changes its
+  password.
+- Admin (one, only with `--admin-email`): pages through every user, adds one to its team directly and removes them.
+A teammate joins by invitation: with `--mail-dir` (the Maildir the service's SMTP server delivers to; local runs
+make one) the token is read from the email and accepted; without it, invitations are sent, listed and revoked only.
 Users write only tasks and projects they created themselves, so no two users ever race for the same ETag.
 
 Every response's X-Query-Count is checked against `budgets.toml`; where the service does not send that header,
@@ -38,7 +41,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
-from loadtests import checks
+from loadtests import checks, mail
 
 SEEDED_EMAIL = "user{:05d}@seed.example.com"  # harness/seed.py writes these accounts
 SIGNUP_PASSWORD = "load-test-password-1"
@@ -61,6 +64,12 @@ def _options(parser: LocustArgumentParser) -> None:
     parser.add_argument("--seeded-password", default="", env_var="BOSUN_LOADTEST_SEEDED_PASSWORD", is_secret=True)
     parser.add_argument("--admin-email", default="", env_var="BOSUN_LOADTEST_ADMIN_EMAIL", help="a superuser's email")
     parser.add_argument("--admin-password", default="", env_var="BOSUN_LOADTEST_ADMIN_PASSWORD", is_secret=True)
+    parser.add_argument(
+        "--mail-dir",
+        default="",
+        env_var="BOSUN_LOADTEST_MAIL_DIR",
+        help="the Maildir the service's emails reach: invitations are then accepted with their token",
+    )
     parser.add_argument("--budgets", default=str(checks.BUDGETS_FILE), env_var="BOSUN_LOADTEST_BUDGETS")
     parser.add_argument("--thresholds", default=str(checks.THRESHOLDS_FILE), env_var="BOSUN_LOADTEST_THRESHOLDS")
     parser.add_argument(
@@ -89,7 +98,9 @@ class Run:
     admin_email: str = ""
     admin_password: str = ""
     metrics_url: str = ""
+    mail_dir: str = ""
     smoke: bool = False
+    read_mail: set[str] = field(default_factory=set)  # Maildir keys whose token was used
     accounts: "itertools.count[int]" = field(default_factory=itertools.count)
     header_seen: bool = False
     most_statements: dict[str, int] = field(default_factory=dict)
@@ -124,6 +135,7 @@ class Journeys(FastHttpUser):
         self.team = ""
         self.teammates: list[str] = []
         self.mate_email = ""
+        self.mate_auth: dict[str, str] = {}
         self.projects: list[str] = []
         self.own_tasks: list[str] = []  # created here and never handed over: only this user writes them
         self.readable_tasks: list[str] = []  # assigned to this user: nobody deletes them
@@ -221,16 +233,9 @@ class TeamWork(Journeys):
             raise StopUser
         self.me, self.team = str(me["id"]), str(team["id"])
         self.mate_email = f"mate-{uuid.uuid4().hex[:16]}@example.com"
-        if self.sign_up(self.mate_email) is not None:
-            member = self.json_of(
-                "POST",
-                f"/api/v1/teams/{self.team}/members",
-                "POST /api/v1/teams/{team_id}/members",
-                ok=(201,),
-                body={"email": self.mate_email, "role": "member"},
-            )
-            if member is not None:
-                self.teammates.append(str(member["user"]["id"]))
+        mate = self.sign_up(self.mate_email)
+        if mate is not None and self.join_by_invitation(self.mate_email):
+            self.teammates.append(mate)
         project = self.json_of(
             "POST",
             f"/api/v1/teams/{self.team}/projects",
@@ -243,6 +248,47 @@ class TeamWork(Journeys):
         self.projects.append(str(project["id"]))
         for _ in range(3):
             self.create_task()
+
+    def log_in_mate(self) -> bool:
+        """The teammate's own token, for accepting invitations as them."""
+        token = self.json_of(
+            "POST",
+            "/api/v1/auth/token",
+            "POST /api/v1/auth/token",
+            form={"username": self.mate_email, "password": SIGNUP_PASSWORD},
+        )
+        if token is not None:
+            self.mate_auth = {"Authorization": f"Bearer {token['access_token']}"}
+        return token is not None
+
+    def invite(self, email: str) -> dict[str, Any] | None:
+        return self.json_of(
+            "POST",
+            f"/api/v1/teams/{self.team}/invitations",
+            "POST /api/v1/teams/{team_id}/invitations",
+            ok=(202,),
+            body={"email": email, "role": "member"},
+        )
+
+    def join_by_invitation(self, email: str) -> bool:
+        """Invite the teammate and, when their email can be read, accept as them: whether they joined."""
+        run = run_state()
+        if self.invite(email) is None or not run.mail_dir:
+            return False
+        token = mail.wait_for_token(Path(run.mail_dir), email, run.read_mail, timeout=30, sleep=gevent.sleep)
+        if token is None:
+            run.problems.append(f"no invitation email reached {email} within 30 s")
+            return False
+        if not self.mate_auth and not self.log_in_mate():
+            return False
+        joined = self.call(
+            "POST",
+            "/api/v1/invitations/accept",
+            "POST /api/v1/invitations/accept",
+            body={"token": token},
+            headers=self.mate_auth,
+        )
+        return joined is not None
 
     def join_seeded_workspace(self, email: str, password: str) -> None:
         """A seeded account: its teams, teammates and projects already exist."""
@@ -436,15 +482,22 @@ class Newcomer(TeamWork):
             "DELETE /api/v1/teams/{team_id}/members/{user_id}",
             ok=(204,),
         )
-        if removed is not None:
-            self.call(
-                "POST",
-                f"/api/v1/teams/{self.team}/members",
-                "POST /api/v1/teams/{team_id}/members",
-                ok=(201,),
-                body={"email": self.mate_email, "role": "member"},
-            )
+        if removed is not None and self.join_by_invitation(self.mate_email):
             self.teammates.append(mate)
+
+    @task(1)
+    def manage_invitations(self) -> None:
+        invited = self.invite(f"guest-{uuid.uuid4().hex[:16]}@example.com")
+        page = self.json_of(
+            "GET", f"/api/v1/teams/{self.team}/invitations?limit={PAGE}", "GET /api/v1/teams/{team_id}/invitations"
+        )
+        if invited is not None and page is not None:
+            self.call(
+                "DELETE",
+                f"/api/v1/teams/{self.team}/invitations/{invited['id']}",
+                "DELETE /api/v1/teams/{team_id}/invitations/{invitation_id}",
+                ok=(204,),
+            )
 
     @task(1)
     def edit_profile(self) -> None:
@@ -471,11 +524,38 @@ class Admin(Journeys):
         run = run_state()
         if not self.log_in(run.admin_email, run.admin_password):
             raise StopUser
+        team = self.json_of("POST", "/api/v1/teams", "POST /api/v1/teams", ok=(201,), body={"name": "Admin team"})
+        if team is None:
+            raise StopUser
+        self.team = str(team["id"])
+        self.known_emails: list[str] = []
 
     @task(3)
     def list_users(self) -> None:
         offset = self.rng.choice([0, 0, 50, 100])
-        self.call("GET", f"/api/v1/users?limit=50&offset={offset}", "GET /api/v1/users")
+        page = self.json_of("GET", f"/api/v1/users?limit=50&offset={offset}", "GET /api/v1/users")
+        if page is not None:
+            self.known_emails = [str(user["email"]) for user in page["items"] if user["email"] != self.email]
+
+    @task(1)
+    def add_member_directly(self) -> None:
+        """Only superusers add a registered user to a team without an invitation."""
+        if not self.known_emails:
+            return
+        added = self.json_of(
+            "POST",
+            f"/api/v1/teams/{self.team}/members",
+            "POST /api/v1/teams/{team_id}/members",
+            ok=(201,),
+            body={"email": self.rng.choice(self.known_emails), "role": "member"},
+        )
+        if added is not None:
+            self.call(
+                "DELETE",
+                f"/api/v1/teams/{self.team}/members/{added['user']['id']}",
+                "DELETE /api/v1/teams/{team_id}/members/{user_id}",
+                ok=(204,),
+            )
 
     @task(1)
     def admin_profile(self) -> None:
@@ -522,6 +602,7 @@ def _init(environment: Environment, **_: object) -> None:
             admin_email=options.admin_email,
             admin_password=options.admin_password,
             metrics_url=options.metrics_url,
+            mail_dir=options.mail_dir,
             smoke=options.smoke,
         )
         if options.metrics_url:

@@ -1,7 +1,8 @@
 """The load test end to end on this machine: `uv run poe loadtest [options]`.
 
 Starts an embedded PostgreSQL (or uses TEST_DATABASE_URL), migrates a fresh database, seeds a realistic data set,
-starts gunicorn exactly as the image does, runs the locust scenario headless against it, writes locust's CSV and
+starts gunicorn exactly as the image does (its emails go to an SMTP server here that files them in a Maildir, where
+locust reads invitation tokens), runs the locust scenario headless against it, writes locust's CSV and
 HTML reports to a folder under loadtests/reports/ (git-ignored), prints a summary table, and stops everything it
 started. Exits with locust's verdict: 0 when every threshold and statement budget held, 1 otherwise (the broken
 ones are named). `--smoke` is the short deterministic run CI uses: every journey once, no latency thresholds.
@@ -24,6 +25,7 @@ from harness.gunicorn import BIN, gunicorn_server
 from harness.paths import REPO_ROOT
 from harness.postgres import create_database, drop_database, postgres_server
 from harness.seed import DataSize, seed
+from harness.smtp import smtp_to_maildir
 
 REPORTS = REPO_ROOT / "loadtests" / "reports"
 LOCUSTFILE = REPO_ROOT / "loadtests" / "locustfile.py"
@@ -134,8 +136,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{args.size.tasks} tasks in {time.monotonic() - started:.1f} s",
                 file=sys.stderr,
             )
-            with tempfile.TemporaryDirectory(prefix="bosun-loadtest-") as folder:
-                env = {"ENVIRONMENT": "staging", "EXPOSE_QUERY_COUNT": "true", "LOG_LEVEL": "WARNING"}
+            with (
+                tempfile.TemporaryDirectory(prefix="bosun-loadtest-") as folder,
+                smtp_to_maildir(Path(folder) / "mail") as (smtp_host, smtp_port),
+            ):
+                env = {
+                    "ENVIRONMENT": "staging",
+                    "EXPOSE_QUERY_COUNT": "true",
+                    "LOG_LEVEL": "WARNING",
+                    # Invitations reach a Maildir, where locust reads their tokens.
+                    "SMTP_HOST": smtp_host,
+                    "SMTP_PORT": str(smtp_port),
+                    "SMTP_STARTTLS": "false",
+                }
                 with gunicorn_server(database_url, Path(folder), env=env, workers=args.workers) as server:
                     print(f"service ready in {server.ready_after:.1f} s: {server.api}", file=sys.stderr)
                     locust_env = {
@@ -143,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         "BOSUN_LOADTEST_SEEDED_PASSWORD": data.password,
                         "BOSUN_LOADTEST_ADMIN_EMAIL": data.superuser_email,
                         "BOSUN_LOADTEST_ADMIN_PASSWORD": data.password,
+                        "BOSUN_LOADTEST_MAIL_DIR": str(Path(folder) / "mail"),
                     }
                     with (out / "locust.log").open("w") as log:
                         result = subprocess.run(  # noqa: S603  (our own argv)

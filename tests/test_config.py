@@ -223,3 +223,24 @@ def test_malformed_database_urls_are_refused_without_the_password(url: str) -> N
     with pytest.raises(ValueError, match="DATABASE_URL") as info:
         normalize_database_url(url)
     assert "secret-pw" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://app.example.com", "must look like"),
+        ("app.example.com", "must look like"),
+        ("https://app.example.com/#/invite", "fragment"),
+        ("https://user:pw@app.example.com/", "credentials"),
+        ("https://" + "a" * 2000 + ".com", "at most 2000"),
+    ],
+)
+def test_web_app_url_is_checked(url: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        settings(WEB_APP_URL=url)
+
+
+def test_web_app_url_may_carry_a_path_and_query_and_needs_https_in_production() -> None:
+    assert settings(WEB_APP_URL="http://127.0.0.1:5173/app/?api=x").WEB_APP_URL == "http://127.0.0.1:5173/app/?api=x"
+    assert "WEB_APP_URL must use https" in error_of(WEB_APP_URL="http://app.example.com/")
+    assert production(WEB_APP_URL="https://app.example.com/").WEB_APP_URL == "https://app.example.com/"

@@ -85,6 +85,24 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
+async def get_verified_email(
+    request: Request, user: CurrentUser, token: Annotated[str | None, Depends(_bearer)]
+) -> str:
+    """The caller's email address as verified: a local account's own, or the managed-auth token's verified claim
+    (not the profile's, which its owner may change)."""
+    settings: Settings = request.app.state.settings
+    if settings.AUTH_MODE is not AuthMode.jwks:
+        return user.email
+    verifier: JWKSVerifier = request.state.jwks_verifier
+    identity = await verifier.verify(token or "")  # checked once already: the same token, the same answer
+    if identity.email is None or not identity.email_verified:
+        raise PermissionDenied("Your access token carries no verified email address.")
+    return identity.email
+
+
+VerifiedEmail = Annotated[str, Depends(get_verified_email)]
+
+
 async def get_superuser(user: CurrentUser) -> User:
     """The caller, who must be a superuser."""
     if not user.is_superuser:

@@ -14,12 +14,12 @@ from app.services import login_throttle
 async def password_attempt(
     request: Request, session: SessionDep, database: DatabaseDep, settings: SettingsDep, email: str
 ) -> AsyncIterator[None]:
-    """Refuse (429) while the account or client is over its limit; file a failure when the password was wrong.
+    """Refuse (429) while a counter of this attempt is locked out; file a failure when the password was wrong.
 
     A wrong password raises NotAuthenticated (login) or PermissionDenied (password change) inside the block.
     """
     keys = login_throttle.login_keys(settings, email, request.client.host if request.client else None)
-    await login_throttle.check(session, settings, keys)
+    await login_throttle.check(session, keys)
     try:
         yield
     except (NotAuthenticated, PermissionDenied):

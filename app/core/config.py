@@ -82,10 +82,22 @@ class Settings(BaseSettings):
     SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=60, ge=1, le=60 * 24 * 30)
 
-    # Failed logins allowed per account and per client address within the window before 429 (local auth).
-    LOGIN_FAILURES_PER_ACCOUNT: int = Field(default=5, ge=1, le=1000)
+    # Failed logins allowed within the window before a lock-out (429; local auth): per account from one client
+    # address (low: the owner's own typos), per account from anywhere (high: only a distributed attack reaches it,
+    # so a stranger cannot lock the owner out), and per client address (one address trying many accounts).
+    LOGIN_FAILURES_PER_ACCOUNT_AND_CLIENT: int = Field(default=5, ge=1, le=1000)
+    LOGIN_FAILURES_PER_ACCOUNT: int = Field(default=100, ge=1, le=100_000)
     LOGIN_FAILURES_PER_CLIENT: int = Field(default=100, ge=1, le=100_000)
     LOGIN_FAILURE_WINDOW_SECONDS: int = Field(default=900, ge=1, le=86_400)
+    # A lock-out lasts the window, doubled for each earlier one of the same counter still remembered (until this
+    # long after it ended), and never longer than this.
+    LOGIN_LOCKOUT_MAX_SECONDS: int = Field(default=86_400, ge=1, le=7 * 86_400)
+
+    # How long an emailed team invitation can be accepted.
+    INVITATION_EXPIRE_DAYS: int = Field(default=7, ge=1, le=90)
+    # The web page invitation emails link to, with the token in the URL's fragment (which browsers never send to a
+    # server, so no access log records it). Unset: the email carries the token alone.
+    WEB_APP_URL: str | None = Field(default=None, max_length=2000)
 
     AUTH_MODE: AuthMode = AuthMode.local
     JWKS_URL: str | None = None
@@ -134,6 +146,18 @@ class Settings(BaseSettings):
     def _check_origins(cls, origins: list[str]) -> list[str]:
         return [_check_origin(origin) for origin in origins]
 
+    @field_validator("WEB_APP_URL")
+    @classmethod
+    def _check_web_app_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} must look like https://host[:port][/path]")
+        if parts.fragment or parts.username or parts.password or "#" in url:
+            raise ValueError(f"{url!r} must not have a fragment (the token goes there) or credentials")
+        return url
+
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -147,6 +171,13 @@ class Settings(BaseSettings):
             raise ValueError("SMTP_STARTTLS and SMTP_SSL are mutually exclusive")
         if self.metrics_port and self.metrics_port == self.PORT:
             raise ValueError("METRICS_PORT must differ from PORT (metrics are not served on the API port)")
+        if self.LOGIN_FAILURES_PER_ACCOUNT < self.LOGIN_FAILURES_PER_ACCOUNT_AND_CLIENT:
+            raise ValueError(
+                "LOGIN_FAILURES_PER_ACCOUNT must be at least LOGIN_FAILURES_PER_ACCOUNT_AND_CLIENT (the account's "
+                "limit over every address is the higher one)"
+            )
+        if self.LOGIN_LOCKOUT_MAX_SECONDS < self.LOGIN_FAILURE_WINDOW_SECONDS:
+            raise ValueError("LOGIN_LOCKOUT_MAX_SECONDS must be at least LOGIN_FAILURE_WINDOW_SECONDS")
         if self.is_production:
             self._check_production()
         return self
@@ -160,6 +191,8 @@ class Settings(BaseSettings):
                 raise ValueError("CORS_ORIGINS must not contain '*' in production")
             if not origin.startswith("https://"):
                 raise ValueError(f"CORS_ORIGINS: {origin!r} must use https in production")
+        if self.WEB_APP_URL and not self.WEB_APP_URL.startswith("https://"):
+            raise ValueError("WEB_APP_URL must use https in production (its links carry invitation tokens)")
         if self.DEBUG:
             raise ValueError("DEBUG must be off in production")
         if self.LOG_FORMAT is LogFormat.text:

@@ -11,6 +11,8 @@ logger = logging.getLogger(__name__)
 
 def send_email(settings: Settings, *, to: str, subject: str, body: str) -> bool:
     """Send one plain-text email; never raises (a mail failure must not fail the caller). True when sent."""
+    # Names people chose end up in subjects: a line break there would start a header (or a log line) of its own.
+    subject = " ".join(subject.split())
     message = EmailMessage()
     message["From"] = settings.EMAIL_FROM
     message["To"] = to

@@ -48,6 +48,13 @@ class Conflict(DomainError):
     slug = "conflict"
 
 
+class Gone(DomainError):
+    """Something that existed and can no longer be used (an expired or revoked invitation)."""
+
+    status = HTTPStatus.GONE
+    slug = "gone"
+
+
 class StaleVersion(DomainError):
     """A change based on a version of the resource that is no longer current."""
 
@@ -87,6 +94,7 @@ DOMAIN_ERRORS: tuple[type[DomainError], ...] = (
     PermissionDenied,
     NotFound,
     Conflict,
+    Gone,
     StaleVersion,
     InvalidInput,
     TooManyRequests,

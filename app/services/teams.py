@@ -7,7 +7,7 @@ from sqlalchemy.orm import joinedload
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.errors import Conflict, NotFound, PermissionDenied
+from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.models.common import utc_now
 from app.models.projects import Project
 from app.models.tasks import Task
@@ -81,19 +81,24 @@ async def get_team_detail(session: AsyncSession, team_id: uuid.UUID, user: User)
 
 
 async def add_member(session: AsyncSession, team_id: uuid.UUID, actor: User, data: MemberCreate) -> Membership:
-    """Add a registered user to a team (owners and admins; only owners make owners): the new membership."""
-    membership = await require_membership(session, team_id, actor)
-    if not membership.role.can_manage:
-        raise PermissionDenied("Only team owners and admins can add members.")
-    if data.role is TeamRole.owner and membership.role is not TeamRole.owner:
-        raise PermissionDenied("Only team owners can add owners.")
+    """Add a registered user to a team directly (instance superusers only, who may list every user anyway): the new
+    membership. Everyone else invites by email, which says nothing about who has an account."""
+    if not actor.is_superuser:
+        raise PermissionDenied(
+            "Adding a user directly is for instance administrators; invite them by email instead "
+            "(POST /api/v1/teams/{team_id}/invitations)."
+        )
+    team = await session.get(Team, team_id)
+    if team is None:
+        raise NotFound("Team not found.")
     user = await get_by_email(session, data.email)
     if user is None:
-        raise NotFound(f"No user is registered with the email {data.email}.")
+        # The body names nobody: the request is invalid, the team (the resource addressed) exists.
+        raise InvalidInput(f"email: no user is registered with the email {data.email}.")
     if await is_member(session, team_id, user.id):
         raise Conflict(f"{data.email} is already a member of this team.")
     new = Membership(team_id=team_id, user_id=user.id, role=data.role)
-    new.user = user
+    new.user, new.team = user, team
     session.add(new)
     await session.flush()
     return new

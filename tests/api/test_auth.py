@@ -11,7 +11,7 @@ import pytest
 import app.services.users as users_service
 from app.core import security
 from app.core.errors import NotAuthenticated
-from harness.api import PASSWORD, Actor, AppFactory, UserFactory, app_of, assert_problem, database_of, login
+from harness.api import PASSWORD, Actor, UserFactory, app_of, assert_problem, database_of, login
 
 
 async def signup(
@@ -212,47 +212,6 @@ async def test_weak_new_password_is_refused(client: httpx.AsyncClient, alice: Ac
             headers=alice.headers,
         )
         assert_problem(response, 422, "password")
-
-
-async def test_failed_logins_are_throttled_per_account(make_client: AppFactory, make_user: UserFactory) -> None:
-    client = await make_client(LOGIN_FAILURES_PER_ACCOUNT=3, LOGIN_FAILURES_PER_CLIENT=100)
-    victim = await make_user("victim@example.com")
-    for _ in range(3):
-        assert_problem(await login(client, "Victim@Example.com", "wrong-password"), 401)
-    # Now even the right password waits; the answer says how long.
-    throttled = await login(client, victim.email, PASSWORD)
-    assert_problem(throttled, 429, "too many failed logins")
-    assert 1 <= int(throttled.headers["retry-after"]) <= 900
-    # Other accounts are not affected.
-    other = await make_user("other@example.com")
-    assert (await login(client, other.email, PASSWORD)).status_code == 200
-
-
-async def test_failed_logins_are_throttled_per_client(make_client: AppFactory, make_user: UserFactory) -> None:
-    client = await make_client(LOGIN_FAILURES_PER_ACCOUNT=100, LOGIN_FAILURES_PER_CLIENT=4)
-    user = await make_user("sprayed@example.com")
-    for number in range(4):
-        assert_problem(await login(client, f"guess-{number}@example.com", "wrong-password"), 401)
-    assert_problem(await login(client, user.email, PASSWORD), 429)
-
-
-async def test_throttling_is_shared_by_every_process(make_client: AppFactory, make_user: UserFactory) -> None:
-    """Two app instances (as two workers or replicas) on one database see the same failures."""
-    first = await make_client(LOGIN_FAILURES_PER_ACCOUNT=2)
-    second = await make_client(LOGIN_FAILURES_PER_ACCOUNT=2)
-    user = await make_user("shared@example.com")
-    assert_problem(await login(first, user.email, "wrong-password"), 401)
-    assert_problem(await login(second, user.email, "wrong-password"), 401)
-    assert_problem(await login(first, user.email, PASSWORD), 429)
-
-
-async def test_a_successful_login_clears_the_account_failures(make_client: AppFactory, make_user: UserFactory) -> None:
-    client = await make_client(LOGIN_FAILURES_PER_ACCOUNT=2)
-    user = await make_user("forgetful@example.com")
-    assert_problem(await login(client, user.email, "wrong-password"), 401)
-    assert (await login(client, user.email, PASSWORD)).status_code == 200
-    assert_problem(await login(client, user.email, "wrong-password"), 401)
-    assert (await login(client, user.email, PASSWORD)).status_code == 200
 
 
 @pytest.mark.parametrize("email", ["dev@none.test", "a.b+tag@sub.example.org"])

@@ -1,35 +1,22 @@
 """Assignment emails through a real SMTP server on loopback, sent only after commit."""
 
 import logging
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from harness.api import Actor, AppFactory, UserFactory, add_member, create_project, create_task, create_team
-from harness.smtp import Mailbox, smtp_server
+from harness.smtp import Mailbox
 
 
 @pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-async def mail_client(make_client: AppFactory, mailbox: Mailbox) -> httpx.AsyncClient:
-    return await make_client(
-        SMTP_HOST=mailbox.host, SMTP_PORT=mailbox.port, SMTP_STARTTLS=False, EMAIL_FROM="Bosun <bosun@example.com>"
-    )
-
-
-@pytest.fixture
-async def setup(mail_client: httpx.AsyncClient, make_user: UserFactory) -> tuple[Actor, Actor, str]:
+async def setup(mail_client: httpx.AsyncClient, mailbox: Mailbox, make_user: UserFactory) -> tuple[Actor, Actor, str]:
     alice = await make_user("alice@example.com", full_name="Alice")
     bob = await make_user("bob@example.com", full_name="Bob")
     team = await create_team(mail_client, alice)
     await add_member(mail_client, alice, team["id"], bob)
     project = await create_project(mail_client, alice, team["id"], "Launch")
+    mailbox.messages.clear()  # bob's invitation
     return alice, bob, project["id"]
 
 

@@ -83,6 +83,8 @@ async def test_unstorable_text_in_every_text_field_is_422(client: httpx.AsyncCli
     await refused("PATCH", f"/api/v1/tasks/{task['id']}", {"description": bad}, "description")
     await refused("PATCH", "/api/v1/users/me", {"email": f"a{bad}b@example.com"}, "email")
     await refused("POST", f"/api/v1/teams/{team['id']}/members", {"email": f"a{bad}b@example.com"}, "email")
+    await refused("POST", f"/api/v1/teams/{team['id']}/invitations", {"email": f"a{bad}b@example.com"}, "email")
+    await refused("POST", "/api/v1/invitations/accept", {"token": f"{'a' * 40}{bad}"}, "token")
 
 
 async def test_text_the_database_cannot_encode_is_422_not_500(client: httpx.AsyncClient, alice: Actor) -> None:

@@ -37,7 +37,8 @@ async def test_non_members_get_404_for_everything(client: httpx.AsyncClient, ali
     team = await create_team(client, alice)
     base = f"/api/v1/teams/{team['id']}"
     assert_problem(await client.get(base, headers=carol.headers), 404)
-    assert_problem(await client.post(f"{base}/members", json={"email": carol.email}, headers=carol.headers), 404)
+    assert_problem(await client.post(f"{base}/invitations", json={"email": carol.email}, headers=carol.headers), 404)
+    assert_problem(await client.get(f"{base}/invitations", headers=carol.headers), 404)
     assert_problem(await client.delete(f"{base}/members/{alice.id}", headers=carol.headers), 404)
     assert_problem(await client.post(f"{base}/projects", json={"name": "x"}, headers=carol.headers), 404)
     # The same answer as for a team that does not exist at all.
@@ -45,26 +46,37 @@ async def test_non_members_get_404_for_everything(client: httpx.AsyncClient, ali
     assert missing.json()["detail"] == (await client.get(base, headers=carol.headers)).json()["detail"]
 
 
-async def test_add_member_rules(client: httpx.AsyncClient, alice: Actor, bob: Actor, carol: Actor) -> None:
+async def test_only_instance_superusers_add_members_directly(
+    client: httpx.AsyncClient, alice: Actor, bob: Actor, carol: Actor, make_user: UserFactory
+) -> None:
+    """Team owners invite by email; adding a registered user directly would tell them who has an account."""
     team = await create_team(client, alice)
     url = f"/api/v1/teams/{team['id']}/members"
-    added = await client.post(url, json={"email": "BOB@example.com"}, headers=alice.headers)
-    assert added.status_code == 201
-    assert added.json()["user"]["email"] == bob.email and added.json()["role"] == "member"
-    assert_problem(await client.post(url, json={"email": bob.email}, headers=alice.headers), 409, "already")
-    assert_problem(await client.post(url, json={"email": "ghost@example.com"}, headers=alice.headers), 404)
-    assert_problem(await client.post(url, json={"email": carol.email}, headers=bob.headers), 403)
-    assert_problem(await client.post(url, json={"email": carol.email, "role": "boss"}, headers=alice.headers), 422)
+    for unknown_or_known in ("ghost@example.com", bob.email):
+        refused = await client.post(url, json={"email": unknown_or_known}, headers=alice.headers)
+        assert_problem(refused, 403, "invite them by email instead")
+    # The same refusal for a team that does not exist: nothing is looked up for callers who may not add.
+    elsewhere = f"/api/v1/teams/{uuid.uuid4()}/members"
+    assert_problem(await client.post(elsewhere, json={"email": bob.email}, headers=carol.headers), 403)
+    root = await make_user("root@example.com", superuser=True)
+    added = await client.post(url, json={"email": "BOB@example.com", "role": "admin"}, headers=root.headers)
+    assert added.status_code == 201, added.text
+    assert added.json()["user"]["email"] == bob.email and added.json()["role"] == "admin"
+    assert_problem(await client.post(url, json={"email": bob.email}, headers=root.headers), 409, "already")
+    # A body naming nobody is invalid input (422), not a missing resource: the team exists.
+    nobody = assert_problem(await client.post(url, json={"email": "ghost@example.com"}, headers=root.headers), 422)
+    assert "no user is registered" in nobody["detail"] and nobody["type"].endswith("/validation-error")
+    assert_problem(await client.post(elsewhere, json={"email": bob.email}, headers=root.headers), 404)
+    assert_problem(await client.post(url, json={"email": carol.email, "role": "boss"}, headers=root.headers), 422)
 
 
 async def test_admins_cannot_make_owners(client: httpx.AsyncClient, alice: Actor, bob: Actor, carol: Actor) -> None:
     team = await create_team(client, alice)
     await add_member(client, alice, team["id"], bob, "admin")
-    url = f"/api/v1/teams/{team['id']}/members"
+    url = f"/api/v1/teams/{team['id']}/invitations"
     assert_problem(await client.post(url, json={"email": carol.email, "role": "owner"}, headers=bob.headers), 403)
-    assert (
-        await client.post(url, json={"email": carol.email, "role": "member"}, headers=bob.headers)
-    ).status_code == 201
+    invited = await client.post(url, json={"email": carol.email, "role": "member"}, headers=bob.headers)
+    assert invited.status_code == 202
 
 
 async def test_remove_member_rules(

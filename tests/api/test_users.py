@@ -61,7 +61,7 @@ async def test_user_list_is_for_superusers(client: httpx.AsyncClient, alice: Act
 
 async def test_guessing_the_current_password_is_throttled(make_client: AppFactory, alice: Actor) -> None:
     """A stolen token cannot be used to guess the password: wrong current passwords count as failed logins."""
-    client = await make_client(LOGIN_FAILURES_PER_ACCOUNT=2)
+    client = await make_client(LOGIN_FAILURES_PER_ACCOUNT_AND_CLIENT=2)
     url = "/api/v1/users/me/password"
     for _ in range(2):
         wrong = await client.put(

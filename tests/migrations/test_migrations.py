@@ -17,7 +17,7 @@ from harness.api import make_settings
 from harness.paths import REPO_ROOT
 from harness.postgres import create_database, drop_database, libpq_url
 
-TABLES = {"users", "teams", "memberships", "projects", "tasks", "login_failures"}
+TABLES = {"users", "teams", "memberships", "projects", "tasks", "login_failures", "login_lockouts", "invitations"}
 
 
 @pytest.fixture

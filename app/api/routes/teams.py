@@ -47,7 +47,7 @@ async def read_team(session: SessionDep, user: CurrentUser, team_id: uuid.UUID) 
     responses=problem_responses(403, 404, 409),
 )
 async def add_member(session: SessionDep, user: CurrentUser, team_id: uuid.UUID, data: MemberCreate) -> MemberPublic:
-    """Add a registered user to the team (owners and admins)."""
+    """Add a registered user to the team directly (instance superusers only; everyone else invites by email)."""
     return MemberPublic.model_validate(await teams_service.add_member(session, team_id, user, data))
 
 

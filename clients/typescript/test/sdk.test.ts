@@ -7,6 +7,11 @@ import { createClient } from '../src/client/client/index.ts';
 import {
   authLogin,
   authSignup,
+  type InvitationPublic,
+  invitationsAcceptInvitation,
+  invitationsCreateInvitation,
+  invitationsListInvitations,
+  invitationsRevokeInvitation,
   type Problem,
   projectsCreateProject,
   type ProjectPublic,
@@ -118,4 +123,39 @@ test('errors are typed problems: 401 without a token, 412 for a stale If-Match',
   });
   assert.equal(stale.response?.status, 412);
   assert.equal(stale.error?.status, 412);
+});
+
+test('invitations: sent with 202 whether or not the address has an account, listed, revoked; a bad token is a typed 422', async () => {
+  let token = '';
+  const client = createClient({ baseUrl: apiUrl, auth: () => token });
+  const ok = { client, throwOnError: true } as const;
+  const password = 'correct-horse-battery';
+  for (const email of ['hopper@example.com', 'known@example.com']) {
+    await authSignup({ ...ok, body: { email, password } });
+  }
+  token = (await authLogin({ ...ok, body: { username: 'hopper@example.com', password } })).data.access_token;
+  const { data: team } = await teamsCreateTeam({ ...ok, body: { name: 'Navy' } });
+  const path = { team_id: team.id };
+
+  const sent = [];
+  for (const email of ['known@example.com', 'nobody-yet@example.com']) {
+    const invited = await invitationsCreateInvitation({ ...ok, path, body: { email, role: 'admin' } });
+    assert.equal(invited.response.status, 202);
+    sent.push(invited.data);
+  }
+  const [known, unknown] = sent;
+  assert.ok(known && unknown);
+  assert.deepEqual(Object.keys(known).sort(), Object.keys(unknown).sort());
+  assert.deepEqual([known.team, known.role], [{ id: team.id, name: 'Navy' }, 'admin']);
+
+  const { data: pending } = await invitationsListInvitations({ ...ok, path });
+  const listed: InvitationPublic[] = pending.items;
+  assert.deepEqual(listed.map((item) => item.email), ['nobody-yet@example.com', 'known@example.com']);
+  await invitationsRevokeInvitation({ ...ok, path: { ...path, invitation_id: unknown.id } });
+  assert.equal((await invitationsListInvitations({ ...ok, path })).data.total, 1);
+
+  const refused = await invitationsAcceptInvitation({ client, body: { token: 'x'.repeat(43) } });
+  assert.equal(refused.response?.status, 422);
+  const problem: Problem | undefined = refused.error;
+  assert.match(problem?.detail ?? '', /no invitation has this token/);
 });

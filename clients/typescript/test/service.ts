@@ -58,11 +58,16 @@ async function waitUntilReady(url: string, child: ChildProcess, output: () => st
   throw new Error(`bosun serve was not ready within ${START_TIMEOUT_MS / 1000}s:\n${output()}`);
 }
 
-/** Start the service; browsers on `corsOrigins` may call it. */
-export async function startService(corsOrigins: string[] = []): Promise<Service> {
-  const port = await freePort();
+/** Start the service on `port` (a free one by default) with more settings in `env`; browsers on `corsOrigins` may
+ * call it. */
+export async function startService(
+  corsOrigins: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  port?: number,
+): Promise<Service> {
+  port ??= await freePort();
   const workdir = mkdtempSync(path.join(tmpdir(), 'bosun-client-test-'));
-  const env: NodeJS.ProcessEnv = {
+  const environment: NodeJS.ProcessEnv = {
     ...process.env,
     ENVIRONMENT: 'test',
     SECRET_KEY: randomBytes(32).toString('hex'),
@@ -70,12 +75,13 @@ export async function startService(corsOrigins: string[] = []): Promise<Service>
     METRICS_PORT: '0',
     LOG_LEVEL: 'WARNING',
     OTEL_SDK_DISABLED: 'true',
+    ...env,
   };
-  delete env.DATABASE_URL; // the embedded PostgreSQL, in workdir
+  delete environment.DATABASE_URL; // the embedded PostgreSQL, in workdir
   const args = ['run', '--project', repoRoot, 'bosun', 'serve', '--host', '127.0.0.1', '--port', String(port)];
   const child = spawn('uv', [...args, '--data-dir', path.join(workdir, 'pgdata')], {
     cwd: workdir,
-    env,
+    env: environment,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -99,12 +105,14 @@ export async function startService(corsOrigins: string[] = []): Promise<Service>
   return { url, stop };
 }
 
-/** What global-setup.ts started: the API's URL and the one browser origin in its CORS_ORIGINS. */
-export function testEnvironment(): { apiUrl: string; allowedOrigin: string } {
+/** What global-setup.ts started: the API's URL, the one browser origin in its CORS_ORIGINS, and the folder its
+ * emails are filed in. */
+export function testEnvironment(): { apiUrl: string; allowedOrigin: string; mailDir: string } {
   const apiUrl = process.env.BOSUN_TEST_API_URL;
   const allowedOrigin = process.env.BOSUN_TEST_ALLOWED_ORIGIN;
-  if (!apiUrl || !allowedOrigin) {
+  const mailDir = process.env.BOSUN_TEST_MAIL_DIR;
+  if (!apiUrl || !allowedOrigin || !mailDir) {
     throw new Error('no service: run the tests with `npm run test:e2e` (it starts one in test/global-setup.ts)');
   }
-  return { apiUrl, allowedOrigin };
+  return { apiUrl, allowedOrigin, mailDir };
 }

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import { type Client, type ClientMeta, type Options as Options2, type RequestResult, type TDataShape, urlSearchParamsBodySerializer } from './client/index.ts';
-import type { AuthLoginData, AuthLoginErrors, AuthLoginResponses, AuthSignupData, AuthSignupErrors, AuthSignupResponses, ProjectsCreateProjectData, ProjectsCreateProjectErrors, ProjectsCreateProjectResponses, ProjectsDeleteProjectData, ProjectsDeleteProjectErrors, ProjectsDeleteProjectResponses, ProjectsListProjectsData, ProjectsListProjectsErrors, ProjectsListProjectsResponses, ProjectsReadProjectData, ProjectsReadProjectErrors, ProjectsReadProjectResponses, ProjectsUpdateProjectData, ProjectsUpdateProjectErrors, ProjectsUpdateProjectResponses, TasksCreateTaskData, TasksCreateTaskErrors, TasksCreateTaskResponses, TasksDeleteTaskData, TasksDeleteTaskErrors, TasksDeleteTaskResponses, TasksListProjectTasksData, TasksListProjectTasksErrors, TasksListProjectTasksResponses, TasksReadTaskData, TasksReadTaskErrors, TasksReadTaskResponses, TasksUpdateTaskData, TasksUpdateTaskErrors, TasksUpdateTaskResponses, TeamsAddMemberData, TeamsAddMemberErrors, TeamsAddMemberResponses, TeamsCreateTeamData, TeamsCreateTeamErrors, TeamsCreateTeamResponses, TeamsListTeamsData, TeamsListTeamsErrors, TeamsListTeamsResponses, TeamsReadTeamData, TeamsReadTeamErrors, TeamsReadTeamResponses, TeamsRemoveMemberData, TeamsRemoveMemberErrors, TeamsRemoveMemberResponses, UsersChangePasswordData, UsersChangePasswordErrors, UsersChangePasswordResponses, UsersListMyTasksData, UsersListMyTasksErrors, UsersListMyTasksResponses, UsersListUsersData, UsersListUsersErrors, UsersListUsersResponses, UsersReadMeData, UsersReadMeErrors, UsersReadMeResponses, UsersUpdateMeData, UsersUpdateMeErrors, UsersUpdateMeResponses } from './types.gen.ts';
+import type { AuthLoginData, AuthLoginErrors, AuthLoginResponses, AuthSignupData, AuthSignupErrors, AuthSignupResponses, InvitationsAcceptInvitationData, InvitationsAcceptInvitationErrors, InvitationsAcceptInvitationResponses, InvitationsCreateInvitationData, InvitationsCreateInvitationErrors, InvitationsCreateInvitationResponses, InvitationsListInvitationsData, InvitationsListInvitationsErrors, InvitationsListInvitationsResponses, InvitationsRevokeInvitationData, InvitationsRevokeInvitationErrors, InvitationsRevokeInvitationResponses, ProjectsCreateProjectData, ProjectsCreateProjectErrors, ProjectsCreateProjectResponses, ProjectsDeleteProjectData, ProjectsDeleteProjectErrors, ProjectsDeleteProjectResponses, ProjectsListProjectsData, ProjectsListProjectsErrors, ProjectsListProjectsResponses, ProjectsReadProjectData, ProjectsReadProjectErrors, ProjectsReadProjectResponses, ProjectsUpdateProjectData, ProjectsUpdateProjectErrors, ProjectsUpdateProjectResponses, TasksCreateTaskData, TasksCreateTaskErrors, TasksCreateTaskResponses, TasksDeleteTaskData, TasksDeleteTaskErrors, TasksDeleteTaskResponses, TasksListProjectTasksData, TasksListProjectTasksErrors, TasksListProjectTasksResponses, TasksReadTaskData, TasksReadTaskErrors, TasksReadTaskResponses, TasksUpdateTaskData, TasksUpdateTaskErrors, TasksUpdateTaskResponses, TeamsAddMemberData, TeamsAddMemberErrors, TeamsAddMemberResponses, TeamsCreateTeamData, TeamsCreateTeamErrors, TeamsCreateTeamResponses, TeamsListTeamsData, TeamsListTeamsErrors, TeamsListTeamsResponses, TeamsReadTeamData, TeamsReadTeamErrors, TeamsReadTeamResponses, TeamsRemoveMemberData, TeamsRemoveMemberErrors, TeamsRemoveMemberResponses, UsersChangePasswordData, UsersChangePasswordErrors, UsersChangePasswordResponses, UsersListMyTasksData, UsersListMyTasksErrors, UsersListMyTasksResponses, UsersListUsersData, UsersListUsersErrors, UsersListUsersResponses, UsersReadMeData, UsersReadMeErrors, UsersReadMeResponses, UsersUpdateMeData, UsersUpdateMeErrors, UsersUpdateMeResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -152,7 +152,7 @@ export const teamsReadTeam = <ThrowOnError extends boolean = false>(options: Opt
 /**
  * Add Member
  *
- * Add a registered user to the team (owners and admins).
+ * Add a registered user to the team directly (instance superusers only; everyone else invites by email).
  */
 export const teamsAddMember = <ThrowOnError extends boolean = false>(options: Options<TeamsAddMemberData, ThrowOnError>): RequestResult<TeamsAddMemberResponses, TeamsAddMemberErrors, ThrowOnError> => (options.client ?? client).post<TeamsAddMemberResponses, TeamsAddMemberErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -173,6 +173,64 @@ export const teamsRemoveMember = <ThrowOnError extends boolean = false>(options:
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/teams/{team_id}/members/{user_id}',
     ...options
+});
+
+/**
+ * List Invitations
+ *
+ * The team's pending invitations (not accepted, revoked or expired), newest first (owners and admins).
+ */
+export const invitationsListInvitations = <ThrowOnError extends boolean = false>(options: Options<InvitationsListInvitationsData, ThrowOnError>): RequestResult<InvitationsListInvitationsResponses, InvitationsListInvitationsErrors, ThrowOnError> => (options.client ?? client).get<InvitationsListInvitationsResponses, InvitationsListInvitationsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/teams/{team_id}/invitations',
+    ...options
+});
+
+/**
+ * Create Invitation
+ *
+ * Email an invitation to join the team (owners and admins; only owners invite owners).
+ *
+ * The same answer whether or not the address has an account; inviting it again sends a new token (the old one
+ * stops working) with a fresh expiry.
+ */
+export const invitationsCreateInvitation = <ThrowOnError extends boolean = false>(options: Options<InvitationsCreateInvitationData, ThrowOnError>): RequestResult<InvitationsCreateInvitationResponses, InvitationsCreateInvitationErrors, ThrowOnError> => (options.client ?? client).post<InvitationsCreateInvitationResponses, InvitationsCreateInvitationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/teams/{team_id}/invitations',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Revoke Invitation
+ *
+ * Revoke a pending invitation: its token stops working (owners and admins; only owners revoke an owner's).
+ */
+export const invitationsRevokeInvitation = <ThrowOnError extends boolean = false>(options: Options<InvitationsRevokeInvitationData, ThrowOnError>): RequestResult<InvitationsRevokeInvitationResponses, InvitationsRevokeInvitationErrors, ThrowOnError> => (options.client ?? client).delete<InvitationsRevokeInvitationResponses, InvitationsRevokeInvitationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/teams/{team_id}/invitations/{invitation_id}',
+    ...options
+});
+
+/**
+ * Accept Invitation
+ *
+ * Join a team with the token from its invitation email: the caller's verified address must be the invited one.
+ *
+ * The token is sent in the body, never in the URL, so no access log or proxy records it. It works once: 422 when
+ * no invitation has it, 403 for another address, 409 when accepted already, 410 when revoked or expired.
+ */
+export const invitationsAcceptInvitation = <ThrowOnError extends boolean = false>(options: Options<InvitationsAcceptInvitationData, ThrowOnError>): RequestResult<InvitationsAcceptInvitationResponses, InvitationsAcceptInvitationErrors, ThrowOnError> => (options.client ?? client).post<InvitationsAcceptInvitationResponses, InvitationsAcceptInvitationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/invitations/accept',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });
 
 /**

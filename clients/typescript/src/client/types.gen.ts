@@ -21,6 +21,56 @@ export type AuthLoginForm = {
 };
 
 /**
+ * InvitationAccept
+ */
+export type InvitationAccept = {
+    /**
+     * Token
+     *
+     * The token from the invitation email.
+     */
+    token: string;
+};
+
+/**
+ * InvitationCreate
+ */
+export type InvitationCreate = {
+    /**
+     * Email
+     */
+    email: string;
+    role?: TeamRole;
+};
+
+/**
+ * InvitationPublic
+ *
+ * A pending invitation: the same shape whether or not its address has an account.
+ */
+export type InvitationPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    team: Ref;
+    /**
+     * Email
+     */
+    email: string;
+    role: TeamRole;
+    invited_by: UserRef | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Expires At
+     */
+    expires_at: string;
+};
+
+/**
  * MemberCreate
  */
 export type MemberCreate = {
@@ -41,6 +91,28 @@ export type MemberPublic = {
      * Joined At
      */
     joined_at: string;
+};
+
+/**
+ * Page[InvitationPublic]
+ */
+export type PageInvitationPublic = {
+    /**
+     * Items
+     */
+    items: Array<InvitationPublic>;
+    /**
+     * Total
+     */
+    total: number;
+    /**
+     * Limit
+     */
+    limit: number;
+    /**
+     * Offset
+     */
+    offset: number;
 };
 
 /**
@@ -1071,6 +1143,210 @@ export type TeamsRemoveMemberResponses = {
 };
 
 export type TeamsRemoveMemberResponse = TeamsRemoveMemberResponses[keyof TeamsRemoveMemberResponses];
+
+export type InvitationsListInvitationsData = {
+    body?: never;
+    path: {
+        /**
+         * Team Id
+         */
+        team_id: string;
+    };
+    query?: {
+        /**
+         * Limit
+         *
+         * Items per page.
+         */
+        limit?: number;
+        /**
+         * Offset
+         *
+         * Items to skip.
+         */
+        offset?: number;
+    };
+    url: '/api/v1/teams/{team_id}/invitations';
+};
+
+export type InvitationsListInvitationsErrors = {
+    /**
+     * Unauthorized
+     */
+    401: Problem;
+    /**
+     * Forbidden
+     */
+    403: Problem;
+    /**
+     * Not Found
+     */
+    404: Problem;
+    /**
+     * Unprocessable Entity
+     */
+    422: Problem;
+};
+
+export type InvitationsListInvitationsError = InvitationsListInvitationsErrors[keyof InvitationsListInvitationsErrors];
+
+export type InvitationsListInvitationsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageInvitationPublic;
+};
+
+export type InvitationsListInvitationsResponse = InvitationsListInvitationsResponses[keyof InvitationsListInvitationsResponses];
+
+export type InvitationsCreateInvitationData = {
+    body: InvitationCreate;
+    path: {
+        /**
+         * Team Id
+         */
+        team_id: string;
+    };
+    query?: never;
+    url: '/api/v1/teams/{team_id}/invitations';
+};
+
+export type InvitationsCreateInvitationErrors = {
+    /**
+     * Unauthorized
+     */
+    401: Problem;
+    /**
+     * Forbidden
+     */
+    403: Problem;
+    /**
+     * Not Found
+     */
+    404: Problem;
+    /**
+     * Conflict
+     */
+    409: Problem;
+    /**
+     * Request Entity Too Large
+     */
+    413: Problem;
+    /**
+     * Unsupported Media Type
+     */
+    415: Problem;
+    /**
+     * Unprocessable Entity
+     */
+    422: Problem;
+};
+
+export type InvitationsCreateInvitationError = InvitationsCreateInvitationErrors[keyof InvitationsCreateInvitationErrors];
+
+export type InvitationsCreateInvitationResponses = {
+    /**
+     * Successful Response
+     */
+    202: InvitationPublic;
+};
+
+export type InvitationsCreateInvitationResponse = InvitationsCreateInvitationResponses[keyof InvitationsCreateInvitationResponses];
+
+export type InvitationsRevokeInvitationData = {
+    body?: never;
+    path: {
+        /**
+         * Team Id
+         */
+        team_id: string;
+        /**
+         * Invitation Id
+         */
+        invitation_id: string;
+    };
+    query?: never;
+    url: '/api/v1/teams/{team_id}/invitations/{invitation_id}';
+};
+
+export type InvitationsRevokeInvitationErrors = {
+    /**
+     * Unauthorized
+     */
+    401: Problem;
+    /**
+     * Forbidden
+     */
+    403: Problem;
+    /**
+     * Not Found
+     */
+    404: Problem;
+    /**
+     * Unprocessable Entity
+     */
+    422: Problem;
+};
+
+export type InvitationsRevokeInvitationError = InvitationsRevokeInvitationErrors[keyof InvitationsRevokeInvitationErrors];
+
+export type InvitationsRevokeInvitationResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type InvitationsRevokeInvitationResponse = InvitationsRevokeInvitationResponses[keyof InvitationsRevokeInvitationResponses];
+
+export type InvitationsAcceptInvitationData = {
+    body: InvitationAccept;
+    path?: never;
+    query?: never;
+    url: '/api/v1/invitations/accept';
+};
+
+export type InvitationsAcceptInvitationErrors = {
+    /**
+     * Unauthorized
+     */
+    401: Problem;
+    /**
+     * Forbidden
+     */
+    403: Problem;
+    /**
+     * Conflict
+     */
+    409: Problem;
+    /**
+     * Gone
+     */
+    410: Problem;
+    /**
+     * Request Entity Too Large
+     */
+    413: Problem;
+    /**
+     * Unsupported Media Type
+     */
+    415: Problem;
+    /**
+     * Unprocessable Entity
+     */
+    422: Problem;
+};
+
+export type InvitationsAcceptInvitationError = InvitationsAcceptInvitationErrors[keyof InvitationsAcceptInvitationErrors];
+
+export type InvitationsAcceptInvitationResponses = {
+    /**
+     * Successful Response
+     */
+    200: TeamPublic;
+};
+
+export type InvitationsAcceptInvitationResponse = InvitationsAcceptInvitationResponses[keyof InvitationsAcceptInvitationResponses];
 
 export type ProjectsCreateProjectData = {
     body: ProjectCreate;

@@ -3,8 +3,8 @@
 import { type InfiniteData, infiniteQueryOptions, queryOptions, type UseMutationOptions } from '@tanstack/react-query';
 
 import { client } from '../client.gen.ts';
-import { authLogin, authSignup, type Options, projectsCreateProject, projectsDeleteProject, projectsListProjects, projectsReadProject, projectsUpdateProject, tasksCreateTask, tasksDeleteTask, tasksListProjectTasks, tasksReadTask, tasksUpdateTask, teamsAddMember, teamsCreateTeam, teamsListTeams, teamsReadTeam, teamsRemoveMember, usersChangePassword, usersListMyTasks, usersListUsers, usersReadMe, usersUpdateMe } from '../sdk.gen.ts';
-import type { AuthLoginData, AuthLoginError, AuthLoginResponse, AuthSignupData, AuthSignupError, AuthSignupResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsReadProjectData, ProjectsReadProjectError, ProjectsReadProjectResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, TasksCreateTaskData, TasksCreateTaskError, TasksCreateTaskResponse, TasksDeleteTaskData, TasksDeleteTaskError, TasksDeleteTaskResponse, TasksListProjectTasksData, TasksListProjectTasksError, TasksListProjectTasksResponse, TasksReadTaskData, TasksReadTaskError, TasksReadTaskResponse, TasksUpdateTaskData, TasksUpdateTaskError, TasksUpdateTaskResponse, TeamsAddMemberData, TeamsAddMemberError, TeamsAddMemberResponse, TeamsCreateTeamData, TeamsCreateTeamError, TeamsCreateTeamResponse, TeamsListTeamsData, TeamsListTeamsError, TeamsListTeamsResponse, TeamsReadTeamData, TeamsReadTeamError, TeamsReadTeamResponse, TeamsRemoveMemberData, TeamsRemoveMemberError, TeamsRemoveMemberResponse, UsersChangePasswordData, UsersChangePasswordError, UsersChangePasswordResponse, UsersListMyTasksData, UsersListMyTasksError, UsersListMyTasksResponse, UsersListUsersData, UsersListUsersError, UsersListUsersResponse, UsersReadMeData, UsersReadMeError, UsersReadMeResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse } from '../types.gen.ts';
+import { authLogin, authSignup, invitationsAcceptInvitation, invitationsCreateInvitation, invitationsListInvitations, invitationsRevokeInvitation, type Options, projectsCreateProject, projectsDeleteProject, projectsListProjects, projectsReadProject, projectsUpdateProject, tasksCreateTask, tasksDeleteTask, tasksListProjectTasks, tasksReadTask, tasksUpdateTask, teamsAddMember, teamsCreateTeam, teamsListTeams, teamsReadTeam, teamsRemoveMember, usersChangePassword, usersListMyTasks, usersListUsers, usersReadMe, usersUpdateMe } from '../sdk.gen.ts';
+import type { AuthLoginData, AuthLoginError, AuthLoginResponse, AuthSignupData, AuthSignupError, AuthSignupResponse, InvitationsAcceptInvitationData, InvitationsAcceptInvitationError, InvitationsAcceptInvitationResponse, InvitationsCreateInvitationData, InvitationsCreateInvitationError, InvitationsCreateInvitationResponse, InvitationsListInvitationsData, InvitationsListInvitationsError, InvitationsListInvitationsResponse, InvitationsRevokeInvitationData, InvitationsRevokeInvitationError, InvitationsRevokeInvitationResponse, ProjectsCreateProjectData, ProjectsCreateProjectError, ProjectsCreateProjectResponse, ProjectsDeleteProjectData, ProjectsDeleteProjectError, ProjectsDeleteProjectResponse, ProjectsListProjectsData, ProjectsListProjectsError, ProjectsListProjectsResponse, ProjectsReadProjectData, ProjectsReadProjectError, ProjectsReadProjectResponse, ProjectsUpdateProjectData, ProjectsUpdateProjectError, ProjectsUpdateProjectResponse, TasksCreateTaskData, TasksCreateTaskError, TasksCreateTaskResponse, TasksDeleteTaskData, TasksDeleteTaskError, TasksDeleteTaskResponse, TasksListProjectTasksData, TasksListProjectTasksError, TasksListProjectTasksResponse, TasksReadTaskData, TasksReadTaskError, TasksReadTaskResponse, TasksUpdateTaskData, TasksUpdateTaskError, TasksUpdateTaskResponse, TeamsAddMemberData, TeamsAddMemberError, TeamsAddMemberResponse, TeamsCreateTeamData, TeamsCreateTeamError, TeamsCreateTeamResponse, TeamsListTeamsData, TeamsListTeamsError, TeamsListTeamsResponse, TeamsReadTeamData, TeamsReadTeamError, TeamsReadTeamResponse, TeamsRemoveMemberData, TeamsRemoveMemberError, TeamsRemoveMemberResponse, UsersChangePasswordData, UsersChangePasswordError, UsersChangePasswordResponse, UsersListMyTasksData, UsersListMyTasksError, UsersListMyTasksResponse, UsersListUsersData, UsersListUsersError, UsersListUsersResponse, UsersReadMeData, UsersReadMeError, UsersReadMeResponse, UsersUpdateMeData, UsersUpdateMeError, UsersUpdateMeResponse } from '../types.gen.ts';
 
 /**
  * Signup
@@ -364,7 +364,7 @@ export const teamsReadTeamOptions = (options: Options<TeamsReadTeamData>) => que
 /**
  * Add Member
  *
- * Add a registered user to the team (owners and admins).
+ * Add a registered user to the team directly (instance superusers only; everyone else invites by email).
  */
 export const teamsAddMemberMutation = (options?: Partial<Options<TeamsAddMemberData>>): UseMutationOptions<TeamsAddMemberResponse, TeamsAddMemberError, Options<TeamsAddMemberData>> => {
     const mutationOptions: UseMutationOptions<TeamsAddMemberResponse, TeamsAddMemberError, Options<TeamsAddMemberData>> = {
@@ -389,6 +389,121 @@ export const teamsRemoveMemberMutation = (options?: Partial<Options<TeamsRemoveM
     const mutationOptions: UseMutationOptions<TeamsRemoveMemberResponse, TeamsRemoveMemberError, Options<TeamsRemoveMemberData>> = {
         mutationFn: async (fnOptions) => {
             const { data } = await teamsRemoveMember({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+export const invitationsListInvitationsQueryKey = (options: Options<InvitationsListInvitationsData>) => createQueryKey('invitationsListInvitations', options);
+
+/**
+ * List Invitations
+ *
+ * The team's pending invitations (not accepted, revoked or expired), newest first (owners and admins).
+ */
+export const invitationsListInvitationsOptions = (options: Options<InvitationsListInvitationsData>) => queryOptions<InvitationsListInvitationsResponse, InvitationsListInvitationsError, InvitationsListInvitationsResponse, ReturnType<typeof invitationsListInvitationsQueryKey>>({
+    queryFn: async ({ queryKey, signal }) => {
+        const { data } = await invitationsListInvitations({
+            ...options,
+            ...queryKey[0],
+            signal,
+            throwOnError: true
+        });
+        return data;
+    },
+    queryKey: invitationsListInvitationsQueryKey(options)
+});
+
+export const invitationsListInvitationsInfiniteQueryKey = (options: Options<InvitationsListInvitationsData>): QueryKey<Options<InvitationsListInvitationsData>> => createQueryKey('invitationsListInvitations', options, true);
+
+/**
+ * List Invitations
+ *
+ * The team's pending invitations (not accepted, revoked or expired), newest first (owners and admins).
+ */
+export const invitationsListInvitationsInfiniteOptions = (options: Options<InvitationsListInvitationsData>) => {
+    const opts = infiniteQueryOptions<InvitationsListInvitationsResponse, InvitationsListInvitationsError, InfiniteData<InvitationsListInvitationsResponse>, QueryKey<Options<InvitationsListInvitationsData>>, number | Pick<QueryKey<Options<InvitationsListInvitationsData>>[0], 'body' | 'headers' | 'path' | 'query'>>(
+    // @ts-ignore
+    {
+        queryFn: async ({ pageParam, queryKey, signal }) => {
+            // @ts-ignore
+            const page: Pick<QueryKey<Options<InvitationsListInvitationsData>>[0], 'body' | 'headers' | 'path' | 'query'> = typeof pageParam === 'object' ? pageParam : {
+                query: {
+                    offset: pageParam
+                }
+            };
+            const params = createInfiniteParams(queryKey, page);
+            const { data } = await invitationsListInvitations({
+                ...options,
+                ...params,
+                signal,
+                throwOnError: true
+            });
+            return data;
+        },
+        queryKey: invitationsListInvitationsInfiniteQueryKey(options)
+    });
+    return opts as Omit<typeof opts, 'initialData'>;
+};
+
+/**
+ * Create Invitation
+ *
+ * Email an invitation to join the team (owners and admins; only owners invite owners).
+ *
+ * The same answer whether or not the address has an account; inviting it again sends a new token (the old one
+ * stops working) with a fresh expiry.
+ */
+export const invitationsCreateInvitationMutation = (options?: Partial<Options<InvitationsCreateInvitationData>>): UseMutationOptions<InvitationsCreateInvitationResponse, InvitationsCreateInvitationError, Options<InvitationsCreateInvitationData>> => {
+    const mutationOptions: UseMutationOptions<InvitationsCreateInvitationResponse, InvitationsCreateInvitationError, Options<InvitationsCreateInvitationData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await invitationsCreateInvitation({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Revoke Invitation
+ *
+ * Revoke a pending invitation: its token stops working (owners and admins; only owners revoke an owner's).
+ */
+export const invitationsRevokeInvitationMutation = (options?: Partial<Options<InvitationsRevokeInvitationData>>): UseMutationOptions<InvitationsRevokeInvitationResponse, InvitationsRevokeInvitationError, Options<InvitationsRevokeInvitationData>> => {
+    const mutationOptions: UseMutationOptions<InvitationsRevokeInvitationResponse, InvitationsRevokeInvitationError, Options<InvitationsRevokeInvitationData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await invitationsRevokeInvitation({
+                ...options,
+                ...fnOptions,
+                throwOnError: true
+            });
+            return data;
+        }
+    };
+    return mutationOptions;
+};
+
+/**
+ * Accept Invitation
+ *
+ * Join a team with the token from its invitation email: the caller's verified address must be the invited one.
+ *
+ * The token is sent in the body, never in the URL, so no access log or proxy records it. It works once: 422 when
+ * no invitation has it, 403 for another address, 409 when accepted already, 410 when revoked or expired.
+ */
+export const invitationsAcceptInvitationMutation = (options?: Partial<Options<InvitationsAcceptInvitationData>>): UseMutationOptions<InvitationsAcceptInvitationResponse, InvitationsAcceptInvitationError, Options<InvitationsAcceptInvitationData>> => {
+    const mutationOptions: UseMutationOptions<InvitationsAcceptInvitationResponse, InvitationsAcceptInvitationError, Options<InvitationsAcceptInvitationData>> = {
+        mutationFn: async (fnOptions) => {
+            const { data } = await invitationsAcceptInvitation({
                 ...options,
                 ...fnOptions,
                 throwOnError: true
