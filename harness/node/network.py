@@ -11,8 +11,9 @@ from pathlib import Path
 from harness.node.config import BRIDGE, NODE_IP, POD_CIDR
 
 GUARD_CHAIN = "BOSUN-GUARD"
-# Chains the cluster's parts create: kube-proxy and the kubelet (KUBE-*), the CNI plugins (CNI-*), ours (BOSUN-*).
-OUR_CHAINS = re.compile(r"^(KUBE|CNI|BOSUN)-")
+# Chains the cluster's parts create: kube-proxy and the kubelet (KUBE-*), ours (BOSUN-*). Its CNI network adds
+# none (no masquerading, no port mappings), so CNI-* chains belong to someone else (podman's, say) and stay.
+OUR_CHAINS = re.compile(r"^(KUBE|BOSUN)-")
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 

@@ -212,6 +212,10 @@ def test_helm_install_goes_to_ready_with_real_pods(
     job_pods = pods(plane, install.namespace, f"job-name={job['metadata']['name']}")
     assert [p["status"]["phase"] for p in job_pods] == ["Succeeded"]
     assert job_pods[0]["spec"]["containers"][0]["command"][:2] == ["bosun", "migrate"]
+    assert job_pods[0]["spec"]["serviceAccountName"] == RELEASE  # the release's, like its pods
+    deployment = get_json(plane, "deployment", RELEASE, "-n", install.namespace)["spec"]["template"]["spec"]
+    assert deployment["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert deployment["securityContext"]["runAsNonRoot"] is True
     assert schema_revision(node, install.database) == head_revision()
     service_pods = pods(plane, install.namespace, "app.kubernetes.io/name=bosun,app.kubernetes.io/component!=loadtest")
     running = [p for p in service_pods if not p["metadata"]["name"].startswith(job["metadata"]["name"])]

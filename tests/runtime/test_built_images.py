@@ -16,6 +16,7 @@ from harness.node.postgres import tcp_postgres
 from harness.ports import free_port
 
 RESTRICTED = ["--read-only", "--tmpfs", "/tmp", "--user", "10001:10001", *ULIMITS]
+ISOLATED = [*RESTRICTED, "--network", "none"]  # what needs no network gets none
 
 
 @pytest.fixture(scope="module")
@@ -82,18 +83,18 @@ def test_runtime_migrates_and_serves_as_uid_10001_on_a_read_only_root(images: di
 def test_runtime_can_write_nowhere_but_tmp(images: dict[str, Image]) -> None:
     image = images["runtime"].reference
     script = "touch /tmp/ok && ! touch /app/x 2>/dev/null && ! touch /x 2>/dev/null && id -u"
-    result = podman(*RESTRICTED, "--entrypoint", "sh", image, "-c", script)
+    result = podman(*ISOLATED, "--entrypoint", "sh", image, "-c", script)
     assert (result.returncode, result.stdout.strip()) == (0, "10001"), result.stderr
 
 
 def test_operator_image_runs_the_operator_and_refuses_a_bad_flag_in_one_line(images: dict[str, Image]) -> None:
-    result = podman(*RESTRICTED, images["operator"].reference, "--all-namespaces", "--no-such-flag")
+    result = podman(*ISOLATED, images["operator"].reference, "--all-namespaces", "--no-such-flag")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--no-such-flag" in lines[0], result.stderr
 
 
 def test_loadtest_image_runs_locust_with_the_scenario(images: dict[str, Image]) -> None:
-    result = podman(*RESTRICTED, images["loadtest"].reference, "--list")
+    result = podman(*ISOLATED, images["loadtest"].reference, "--list")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-3:] == ["Member", "Newcomer", "Admin"], result.stdout  # loadtests/locustfile.py
