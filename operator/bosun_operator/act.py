@@ -1,13 +1,17 @@
 """Act: carry out a plan's actions against the API, in order. No decisions here beyond adopting a Job that already
 has its name (a restart between creating it and writing status)."""
 
-from typing import Any, cast
+import logging
+from datetime import UTC, datetime
+from typing import Any
 
-import kopf
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
+from lightkube.models.core_v1 import EventSource, ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Event
 from lightkube.types import CascadeType, PatchType
 
 from bosun_operator import metrics
@@ -27,6 +31,8 @@ from bosun_operator.resources import FAILED_AT_ANNOTATION, FIELD_MANAGER, AppRel
 from bosun_operator.workloads import Manifest
 
 _EVENT_LIMIT = 1024
+
+logger = logging.getLogger(__name__)
 
 
 async def execute(
@@ -61,10 +67,7 @@ async def execute(
                 )
             case PostEvent(kind, reason, message):
                 assert release is not None
-                # Posted by kopf in the background.
-                kopf.event(
-                    kopf.Body(cast(kopf.RawBody, release)), type=kind, reason=reason, message=message[:_EVENT_LIMIT]
-                )
+                await _post_event(client, release, kind, reason, message)
             case RecordFinish(what, result, seconds):
                 _record(what, result, seconds)
             case WriteStatus(status):
@@ -88,6 +91,35 @@ async def _create_job(client: AsyncClient, release: Release, manifest: Manifest)
         if not any(owner.uid == release["metadata"]["uid"] for owner in owners or []):
             patch: dict[str, Any] = {"metadata": {"ownerReferences": [owner_reference(release)]}}
             await client.patch(Job, name, patch, namespace=namespace, patch_type=PatchType.MERGE)
+
+
+async def _post_event(client: AsyncClient, release: Release, kind: str, reason: str, message: str) -> None:
+    """An Event on the release. It only informs (status says the same), so failing to post one is logged, not fatal."""
+    metadata = release["metadata"]
+    now = datetime.now(UTC)
+    event = Event(
+        metadata=ObjectMeta(generateName=f"{metadata['name']}.", namespace=metadata["namespace"]),
+        involvedObject=ObjectReference(
+            apiVersion=release["apiVersion"],
+            kind=release["kind"],
+            name=metadata["name"],
+            namespace=metadata["namespace"],
+            uid=metadata["uid"],
+            resourceVersion=metadata.get("resourceVersion"),
+        ),
+        type=kind,
+        reason=reason,
+        message=message[:_EVENT_LIMIT],
+        source=EventSource(component=FIELD_MANAGER),
+        reportingComponent=FIELD_MANAGER,
+        firstTimestamp=now,
+        lastTimestamp=now,
+        count=1,
+    )
+    try:
+        await client.create(event)
+    except ApiError as exc:
+        logger.warning("could not post the %s Event on %s/%s: %s", reason, metadata["namespace"], metadata["name"], exc)
 
 
 def _record(what: str, result: str, seconds: float | None) -> None:
