@@ -11,6 +11,7 @@ import json
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -55,8 +56,8 @@ class OperatorInstall:
 
     def ca_bundle(self, kube: ControlPlane) -> bytes:
         """The CA bundle the operator set in the webhook configuration ("" before)."""
-        configuration = kube.get_json("validatingwebhookconfiguration", self.configuration)
-        (webhook,) = configuration["webhooks"]  # type: ignore[misc]
+        configuration: dict[str, Any] = kube.get_json("validatingwebhookconfiguration", self.configuration)
+        (webhook,) = configuration["webhooks"]
         return base64.b64decode(webhook["clientConfig"].get("caBundle", ""))
 
     def client(self, kube: ControlPlane) -> httpx.Client:
