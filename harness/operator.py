@@ -26,6 +26,7 @@ class OperatorProcess:
     namespaces: Sequence[str]
     env: dict[str, str] = field(default_factory=dict)
     args: Sequence[str] = ()
+    binary: Path = BIN
     metrics_port: int = field(default_factory=free_port)
     health_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -44,7 +45,7 @@ class OperatorProcess:
 
     def start(self) -> None:
         """Start the command and wait until it is ready (it reaches the apiserver, its webhook is set up)."""
-        args = [str(BIN), "--standalone", f"--liveness=http://127.0.0.1:{self.health_port}/healthz", *self.args]
+        args = [str(self.binary), "--standalone", f"--liveness=http://127.0.0.1:{self.health_port}/healthz", *self.args]
         args += [f"--namespace={namespace}" for namespace in self.namespaces]
         env = {**self.plane.env(), "METRICS_PORT": str(self.metrics_port), "LOG_LEVEL": "INFO", **self.env}
         with self.log.open("ab") as log:
