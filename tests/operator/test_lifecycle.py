@@ -38,29 +38,29 @@ def test_helm_uninstall_deletes_the_release_with_the_operator_gone(kube: Control
     namespace = kube.create_namespace("uninstall")
     kube.helm("dependency", "build", str(REPO_ROOT / "charts" / "bosun"))
     kube.helm(
-        "install", "shop", str(REPO_ROOT / "charts" / "bosun"), "-n", namespace,
+        "install", "gone", str(REPO_ROOT / "charts" / "bosun"), "-n", namespace,
         "--set", f"secrets.databaseUrl={database}",
         "--set", "settings.CORS_ORIGINS=https://shop.example.com",
         "--set", f"bosun-operator.watchNamespaces={{{namespace}}}",
         "--set", "bosun-operator.admission.enabled=false",  # no pod serves it here; see test_admission.py
     )  # fmt: skip
-    kubeconfig = kube.kubeconfig_for(namespace, "shop-bosun-operator")
+    kubeconfig = kube.kubeconfig_for(namespace, "gone-bosun-operator")
     with (
         cluster_controllers(kube, namespace),
         operator_process(kube, [namespace], env={"KUBECONFIG": str(kubeconfig)}),
     ):
-        wait_for(kube, namespace, phase("Ready"), "shop-bosun")
-        assert finalizers(kube, namespace, "shop-bosun") == []  # nothing for a missing operator to remove
+        wait_for(kube, namespace, phase("Ready"), "gone-bosun")
+        assert finalizers(kube, namespace, "gone-bosun") == []  # nothing for a missing operator to remove
         # A release an earlier operator version marked: this one takes its finalizer off.
         kube.kubectl(
-            "patch", "apprelease", "shop-bosun", "-n", namespace, "--type=merge",
+            "patch", "apprelease", "gone-bosun", "-n", namespace, "--type=merge",
             "-p", json.dumps({"metadata": {"finalizers": [OLD_FINALIZER]}}),
         )  # fmt: skip
-        wait_until(lambda: finalizers(kube, namespace, "shop-bosun") == [])
+        wait_until(lambda: finalizers(kube, namespace, "gone-bosun") == [])
     # The operator is gone first, as when the chart's Deployment goes before its releases.
-    uninstall = kube.helm("uninstall", "shop", "-n", namespace, "--wait", "--timeout=60s", check=False)
+    uninstall = kube.helm("uninstall", "gone", "-n", namespace, "--wait", "--timeout=60s", check=False)
     assert uninstall.returncode == 0, uninstall.stderr
-    assert get(kube, namespace, "apprelease", "shop-bosun") is None
+    assert get(kube, namespace, "apprelease", "gone-bosun") is None
 
 
 def apiserver_process(plane: ControlPlane) -> psutil.Process:
