@@ -9,6 +9,7 @@ import secrets
 import shutil
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +25,11 @@ GUNICORN_ARGV = ["gunicorn", "--config", "python:app.gunicorn_conf", "app.main:c
 
 
 class CommandError(Exception):
-    """A user mistake or an unusable environment: printed as one line, exit code 1."""
+    """A user mistake or an unusable environment: printed as one line, exit code 1 (detail, if any, after it)."""
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -124,22 +129,21 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def _migrate(settings: Settings, revision: str = "head") -> None:
-    """Upgrade the database; a refused revision or a lock/statement timeout becomes one CommandError line."""
+    """Upgrade the database; any failure becomes one CommandError line (its traceback too at LOG_LEVEL=DEBUG)."""
     from alembic.util import CommandError as AlembicCommandError
-    from sqlalchemy.exc import DBAPIError
 
-    from app.core.migration_timeouts import describe_timeout
+    from app.core.migration_timeouts import describe_failure
     from app.core.migrations import upgrade
 
     try:
         upgrade(settings, revision)
     except AlembicCommandError as exc:
         raise CommandError(f"migration failed: {exc}") from exc
-    except DBAPIError as exc:
-        reason = describe_timeout(exc, settings)
-        if reason is None:
-            raise
-        raise CommandError(f"migration failed: {reason}") from exc
+    except Exception as exc:
+        if isinstance(exc, OperationalError) and exc.statement is None:
+            raise  # no connection at all: main() says so in its own line
+        detail = "".join(traceback.format_exception(exc)) if settings.LOG_LEVEL == "DEBUG" else None
+        raise CommandError(f"migration failed: {describe_failure(exc, settings)}", detail=detail) from exc
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -281,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.handler(args)
     except (CommandError, ConfigurationError) as exc:
         print(f"bosun: {exc}", file=sys.stderr)
+        if isinstance(exc, CommandError) and exc.detail:
+            print(exc.detail, file=sys.stderr, end="")
         sys.exit(1)
     except OperationalError as exc:
         print(f"bosun: database error: {str(exc.orig).strip().splitlines()[0]}", file=sys.stderr)

@@ -25,6 +25,8 @@ class OperatorProcess:
     plane: ControlPlane
     namespaces: Sequence[str]
     env: dict[str, str] = field(default_factory=dict)
+    args: Sequence[str] = ()
+    binary: Path = BIN
     metrics_port: int = field(default_factory=free_port)
     health_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -34,9 +36,16 @@ class OperatorProcess:
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
+    def probe(self, path: str) -> int:
+        """The status code of /healthz or /readyz (0: no answer)."""
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.health_port}{path}", timeout=5).status_code
+        except httpx.TransportError:
+            return 0
+
     def start(self) -> None:
-        """Start the command and wait until kopf answers its liveness probe."""
-        args = [str(BIN), "--standalone", f"--liveness=http://127.0.0.1:{self.health_port}/healthz"]
+        """Start the command and wait until it is ready (it reaches the apiserver, its webhook is set up)."""
+        args = [str(self.binary), "--standalone", f"--liveness=http://127.0.0.1:{self.health_port}/healthz", *self.args]
         args += [f"--namespace={namespace}" for namespace in self.namespaces]
         env = {**self.plane.env(), "METRICS_PORT": str(self.metrics_port), "LOG_LEVEL": "INFO", **self.env}
         with self.log.open("ab") as log:
@@ -45,13 +54,10 @@ class OperatorProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"bosun-operator exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+            if self.probe("/readyz") == 200:
+                return
             time.sleep(0.2)
-        raise AssertionError(f"bosun-operator did not become live in 60 s:\n{self.output()}")
+        raise AssertionError(f"bosun-operator did not become ready in 60 s:\n{self.output()}")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup at all, as when a node dies."""
@@ -69,10 +75,10 @@ class OperatorProcess:
 
 @contextmanager
 def operator_process(
-    plane: ControlPlane, namespaces: Sequence[str], env: dict[str, str] | None = None
+    plane: ControlPlane, namespaces: Sequence[str], env: dict[str, str] | None = None, args: Sequence[str] = ()
 ) -> Iterator[OperatorProcess]:
     """A running `bosun-operator --standalone --namespace ...`; stopped (SIGTERM) afterwards."""
-    operator = OperatorProcess(plane, namespaces, env=env or {})
+    operator = OperatorProcess(plane, namespaces, env=env or {}, args=args)
     operator.start()
     try:
         yield operator

@@ -119,7 +119,11 @@ def test_errors_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     assert run("migrate") == (1, "bosun: DATABASE_URL is not set\n")
     monkeypatch.setenv("DATABASE_URL", "mysql://x@h/d")
-    assert run("migrate") == (1, "bosun: DATABASE_URL must be a PostgreSQL URL (postgresql://...)\n")
+    assert run("migrate") == (
+        1,
+        "bosun: invalid configuration: DATABASE_URL: must be a PostgreSQL URL "
+        "(postgresql://user:password@host:port/database)\n",
+    )
     monkeypatch.setenv("DATABASE_URL", "postgresql://bosun@127.0.0.1:9/bosun")
     code, err = run("migrate")
     assert code == 1
@@ -210,7 +214,7 @@ def test_bad_database_url_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:secret-pw@127.0.0.1:notaport/db")
     code, err = run("migrate")
     assert code == 1
-    assert err.startswith("bosun: DATABASE_URL")
+    assert err.startswith("bosun: invalid configuration: DATABASE_URL: is not a valid URL")
     assert err.count("\n") == 1
     assert "secret-pw" not in err
 

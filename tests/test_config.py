@@ -132,9 +132,14 @@ def test_database_urls_are_normalised(url: str, expected: str) -> None:
     assert settings(DATABASE_URL=url).database_url == expected
 
 
-def test_non_postgres_url_is_refused() -> None:
-    with pytest.raises(ValueError, match="PostgreSQL"):
-        normalize_database_url("mysql://u@h/d")
+def test_non_postgres_url_is_refused_by_the_model() -> None:
+    """Refused when the settings are made (as the operator validates a release), not when first used."""
+    with pytest.raises(ValidationError) as info:
+        settings(DATABASE_URL="mysql://u:hunter2@h/d")
+    assert describe_validation_error(info.value) == (
+        "invalid configuration: DATABASE_URL: must be a PostgreSQL URL (postgresql://user:password@host:port/database)"
+    )
+    assert "hunter2" not in str(info.value)
     with pytest.raises(ValueError, match="not set"):
         _ = settings().database_url
 
@@ -220,9 +225,13 @@ def test_metrics_port_is_off_in_development_unless_set() -> None:
     ],
 )
 def test_malformed_database_urls_are_refused_without_the_password(url: str) -> None:
-    with pytest.raises(ValueError, match="DATABASE_URL") as info:
+    with pytest.raises(ValueError, match="not a valid URL") as info:
         normalize_database_url(url)
     assert "secret-pw" not in str(info.value)
+    with pytest.raises(ValidationError) as refused:
+        settings(DATABASE_URL=url)
+    assert describe_validation_error(refused.value).startswith("invalid configuration: DATABASE_URL: is not a valid")
+    assert "secret-pw" not in str(refused.value)
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,6 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 DEFAULT_SECRET_KEY = "changethis"
 DEFAULT_METRICS_PORT = 9100
@@ -62,7 +60,9 @@ def _check_origin(origin: str) -> str:
 class Settings(BaseSettings):
     """Settings from environment variables (and `.env` in development)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # hide_input_in_errors: a validation error (and a traceback that carries it) never repeats a value, which may be
+    # a secret or a URL with a password.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True)
 
     ENVIRONMENT: Environment = Environment.development
     DEBUG: bool = False
@@ -158,6 +158,13 @@ class Settings(BaseSettings):
             raise ValueError(f"{url!r} must not have a fragment (the token goes there) or credentials")
         return url
 
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _check_database_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None:
+            normalize_database_url(url.get_secret_value())
+        return url
+
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -245,7 +252,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def database_url(self) -> str:
-        """The async SQLAlchemy URL; raises when DATABASE_URL is not set."""
+        """The async SQLAlchemy URL (checked when the settings were made); raises when DATABASE_URL is not set."""
         if self.DATABASE_URL is None:
             raise ValueError("DATABASE_URL is not set")
         return normalize_database_url(self.DATABASE_URL.get_secret_value())
@@ -278,21 +285,20 @@ _URL_SCHEMES = (
 def normalize_database_url(url: str) -> str:
     """Map the accepted PostgreSQL URL schemes to the psycopg 3 async driver; ValueError for anything else.
 
-    The messages never repeat the URL: it carries the password.
+    The messages never repeat the URL: it carries the password. Parsed with the standard library, so the settings
+    model (which the operator imports too) needs no database library.
     """
     scheme = next((prefix for prefix in _URL_SCHEMES if url.startswith(prefix)), None)
     if scheme is None:
-        raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://...)")
+        raise ValueError("must be a PostgreSQL URL (postgresql://user:password@host:port/database)")
     normalized = "postgresql+psycopg://" + url[len(scheme) :]
     try:
-        parsed = make_url(normalized)
-        port = parsed.port
-    except (ArgumentError, ValueError):
-        raise ValueError(
-            "DATABASE_URL is not a valid URL: expected postgresql://user:password@host:port/database"
-        ) from None
+        parts = urlsplit(normalized)
+        port = parts.port
+    except ValueError:
+        port = -1
     if port is not None and not 1 <= port <= 65535:
-        raise ValueError("DATABASE_URL: the port must be between 1 and 65535")
+        raise ValueError("is not a valid URL: expected postgresql://user:password@host:port/database (port 1-65535)")
     return normalized
 
 

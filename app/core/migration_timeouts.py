@@ -11,6 +11,7 @@ import psycopg
 from sqlalchemy.exc import DBAPIError
 
 from app.core.config import Settings
+from app.core.database_errors import database_message
 
 # The relation a DDL or DML statement works on: good enough to name the table in a one-line message.
 _RELATION = re.compile(
@@ -65,3 +66,16 @@ def describe_timeout(exc: BaseException, settings: Settings) -> str | None:
             f"(MIGRATION_STATEMENT_TIMEOUT) and was cancelled (statement: {statement})"
         )
     return None
+
+
+def describe_failure(exc: BaseException, settings: Settings) -> str:
+    """One line for any failed migration: the timeout it hit, else the database's error and the statement."""
+    timeout = describe_timeout(exc, settings)
+    if timeout is not None:
+        return timeout
+    if isinstance(exc, DBAPIError):
+        statement = _statement(exc.statement)
+        return f"{database_message(exc)} (statement: {statement})" if statement else database_message(exc)
+    # A mistake in a revision's own code: its first line (the traceback is for LOG_LEVEL=DEBUG).
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

@@ -1,17 +1,24 @@
 """The operator's Prometheus metrics, served on their own port (the chart's `metrics.port`)."""
 
+from typing import Literal, get_args
+
 from prometheus_client import Counter, Gauge, Histogram
 
-RECONCILE_RESULTS = ("success", "retry", "invalid", "error")
-FINISH_RESULTS = ("succeeded", "failed")
-PHASES = ("Pending", "Invalid", "Paused", "Migrating", "MigrationFailed", "RollingOut", "RolloutFailed", "Ready")
+from bosun_operator.status import PHASES
+
+# A reconciliation ends as: done what it could (success), stopped at settings the service refuses (invalid), or
+# raised (error; the watch event or the next resync tries again).
+Result = Literal["success", "invalid", "error"]
+RECONCILE_RESULTS: tuple[Result, ...] = get_args(Result)
+Finish = Literal["succeeded", "failed"]
+FINISH_RESULTS: tuple[Finish, ...] = get_args(Finish)
 
 # Migrations and rollouts take seconds to many minutes.
 _DURATION_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
 
 RECONCILIATIONS = Counter(
     "bosun_operator_reconciliations_total",
-    "AppRelease reconciliations by result (success, retry, invalid, error).",
+    "AppRelease reconciliations by result (success, invalid, error).",
     ["result"],
 )
 MIGRATIONS = Counter(
@@ -46,6 +53,21 @@ RELEASE_PHASE = Gauge(
 # (and an alert on errors can see the first one).
 for _result in RECONCILE_RESULTS:
     RECONCILIATIONS.labels(result=_result)
-for _result in FINISH_RESULTS:
+for _finish in FINISH_RESULTS:
     for _metric in (MIGRATIONS, MIGRATION_DURATION, ROLLOUTS, ROLLOUT_DURATION):
-        _metric.labels(result=_result)
+        _metric.labels(result=_finish)
+
+
+def set_phase(namespace: str, release: str, phase: str) -> None:
+    """1 for the release's phase, 0 for the others."""
+    for known in PHASES:
+        RELEASE_PHASE.labels(namespace, release, known).set(known == phase)
+
+
+def forget_release(namespace: str, release: str) -> None:
+    """Drop the phase series of a release that is gone."""
+    for known in PHASES:
+        try:
+            RELEASE_PHASE.remove(namespace, release, known)
+        except KeyError:
+            continue

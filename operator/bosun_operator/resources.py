@@ -20,6 +20,14 @@ MIGRATION_ANNOTATION = "bosun.dev/migration"
 GENERATION_ANNOTATION = "bosun.dev/release-generation"
 # On a Job: the release generation at which its failure was seen; only a later spec change retries it.
 FAILED_AT_ANNOTATION = "bosun.dev/failed-at-generation"
+# On a release: a new value (any text, e.g. a timestamp) runs its failed migration Job again, spec unchanged. The Job
+# carries the value it was created for.
+RETRY_ANNOTATION = "bosun.dev/retry"
+
+# The migration Job when spec.migration leaves them out (the CRD's defaults; a test keeps the two equal).
+DEFAULT_MIGRATION_COMMAND = ("bosun", "migrate")
+DEFAULT_MIGRATION_TIMEOUT_SECONDS = 600
+DEFAULT_MIGRATION_BACKOFF_LIMIT = 1
 # Job names end up in a pod label (batch.kubernetes.io/job-name), which allows 63 characters.
 _JOB_PREFIX_LENGTH = 63 - len("-migrate-") - 10
 

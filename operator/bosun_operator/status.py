@@ -2,13 +2,13 @@
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-Phase = Literal["Pending", "Invalid", "Paused", "Migrating", "MigrationFailed", "RollingOut", "RolloutFailed", "Ready"]
+# The one list of phases: the CRD's enum, the metrics, the dashboard and the alerts are checked against it by tests.
+Phase = Literal["Invalid", "Paused", "Migrating", "MigrationFailed", "RollingOut", "RolloutFailed", "Ready"]
+PHASES: tuple[Phase, ...] = get_args(Phase)
 ConditionType = Literal["Valid", "Migrated", "RolledOut", "Ready"]
-_CONDITION_ORDER: tuple[ConditionType, ...] = ("Valid", "Migrated", "RolledOut", "Ready")
-# Phases that are an answer, not a wait.
-SETTLED: frozenset[Phase] = frozenset({"Invalid", "Paused", "MigrationFailed", "RolloutFailed", "Ready"})
+CONDITION_TYPES: tuple[ConditionType, ...] = get_args(ConditionType)
 
 
 @dataclass(frozen=True)
@@ -27,15 +27,16 @@ class Outcome:
     fields: dict[str, Any] = field(default_factory=dict)  # currentImage, targetImage, migrationJob, ...
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def timestamp(moment: datetime) -> str:
+    """A Kubernetes timestamp (RFC 3339, seconds, UTC)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def new_status(old: dict[str, Any], outcome: Outcome, generation: int) -> dict[str, Any]:
+def new_status(old: dict[str, Any], outcome: Outcome, generation: int, now: str) -> dict[str, Any]:
     """The status to write: old conditions kept unless the outcome says otherwise; transition times kept."""
     previous = {c.get("type"): c for c in old.get("conditions") or [] if isinstance(c, dict)}
     conditions = []
-    for kind in _CONDITION_ORDER:
+    for kind in CONDITION_TYPES:
         wanted = outcome.conditions.get(kind)
         before = previous.get(kind)
         if wanted is None:
@@ -49,7 +50,7 @@ def new_status(old: dict[str, Any], outcome: Outcome, generation: int) -> dict[s
                 "status": wanted.status,
                 "reason": wanted.reason,
                 "message": wanted.message[:32768],
-                "lastTransitionTime": before["lastTransitionTime"] if unchanged and before else now(),
+                "lastTransitionTime": before["lastTransitionTime"] if unchanged and before else now,
                 "observedGeneration": generation,
             }
         )
@@ -65,7 +66,7 @@ def new_status(old: dict[str, Any], outcome: Outcome, generation: int) -> dict[s
                 "status": status,
                 "reason": outcome.phase,
                 "message": "" if ready else _ready_message(outcome),
-                "lastTransitionTime": before["lastTransitionTime"] if unchanged and before else now(),
+                "lastTransitionTime": before["lastTransitionTime"] if unchanged and before else now,
                 "observedGeneration": generation,
             }
         )

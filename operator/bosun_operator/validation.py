@@ -17,7 +17,12 @@ from lightkube.resources.core_v1 import ConfigMap, Secret
 from pydantic import ValidationError
 
 from app.core.config import Settings, describe_validation_error
+from bosun_operator.workloads import app_container
 
+# A message is one line of reasonable length, whatever the input was (status, Event and admission answer alike).
+MESSAGE_LIMIT = 1024
+# More distinct ConfigMaps and Secrets than any real template reads: a bound on what one release costs to check.
+MAX_SOURCES = 64
 # Settings that must come from Secrets (the CRD refuses them in spec.settings).
 SECRET_SETTINGS = ("SECRET_KEY", "DATABASE_URL", "SMTP_PASSWORD")
 _PLACEHOLDERS = {
@@ -53,11 +58,38 @@ class Environment:
         return name in self.values or name in self.hidden or bool(self.opaque_sources)
 
 
+def release_problem(spec: object, environment: "Environment | InvalidSettings") -> str | None:
+    """Why a release's settings would not start the service, in one line; None when they pass.
+
+    The one check of a release: the reconciler and the admission webhook both call it.
+    """
+    if isinstance(environment, InvalidSettings):
+        return _one_line(str(environment))
+    settings = spec.get("settings") if isinstance(spec, dict) else None
+    if not isinstance(settings, dict):
+        settings = {} if settings is None else None
+    if settings is None:
+        return "spec.settings: must be a map of setting names to text values"
+    for name, value in settings.items():
+        if not isinstance(value, str):
+            return _one_line(f"spec.settings.{name}: must be text, not {type(value).__name__}")
+    try:
+        validate_settings(settings, environment)
+    except InvalidSettings as exc:
+        return _one_line(str(exc))
+    return None
+
+
+def _one_line(message: str) -> str:
+    flat = " ".join(message.replace("\x00", "\\0").split())
+    return flat if len(flat) <= MESSAGE_LIMIT else flat[: MESSAGE_LIMIT - 3] + "..."
+
+
 def validate_settings(settings: Mapping[str, str], environment: Environment) -> Settings:
     """The service's Settings for what the pods would see; raises InvalidSettings with a one-line reason."""
     values: dict[str, str] = {**environment.values, **settings}
     for name, value in values.items():
-        if "\x00" in value:
+        if "\x00" in name or "\x00" in value:
             raise InvalidSettings(f"{name}: contains a NUL character, which no environment variable can hold")
     for name in SECRET_SETTINGS:
         if name not in values and environment.may_be_set(name):
@@ -71,6 +103,16 @@ def validate_settings(settings: Mapping[str, str], environment: Environment) -> 
         return Settings.from_mapping(values)
     except ValidationError as exc:
         raise InvalidSettings(describe_validation_error(exc)) from None
+
+
+async def observe_environment(
+    client: AsyncClient, namespace: str, spec: Mapping[str, object]
+) -> Environment | InvalidSettings:
+    """What the release's pods would see, or why they could not start (a missing source, a missing key)."""
+    try:
+        return await read_environment(client, namespace, app_container(spec))
+    except InvalidSettings as exc:
+        return exc
 
 
 async def read_environment(client: AsyncClient, namespace: str, container: Mapping[str, object]) -> Environment:
@@ -122,6 +164,8 @@ class _SourceReader:
         """The data of a referenced source; {} for a missing optional one; InvalidSettings for a missing one."""
         name = str(reference.get("name", ""))
         if (kind, name) not in self._cache:
+            if len(self._cache) >= MAX_SOURCES:
+                raise InvalidSettings(f"the template reads more than {MAX_SOURCES} ConfigMaps and Secrets")
             self._cache[(kind, name)] = await self._fetch(kind, name)
         data = self._cache[(kind, name)]
         if data is _MISSING:

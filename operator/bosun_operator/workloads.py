@@ -5,8 +5,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bosun_operator.resources import (
+    DEFAULT_MIGRATION_BACKOFF_LIMIT,
+    DEFAULT_MIGRATION_COMMAND,
+    DEFAULT_MIGRATION_TIMEOUT_SECONDS,
     GENERATION_ANNOTATION,
     MIGRATION_ANNOTATION,
+    RETRY_ANNOTATION,
     owned_labels,
     owner_reference,
     selector_labels,
@@ -29,11 +33,23 @@ _JOB_POD_FIELDS = (
 _JOB_CONTAINER_FIELDS = ("envFrom", "volumeMounts", "securityContext", "resources", "imagePullPolicy")
 
 
-def app_container(release: Mapping[str, Any]) -> dict[str, Any]:
-    """The service's container in the release's template (the first one)."""
-    containers = release["spec"].get("template", {}).get("spec", {}).get("containers") or [{"name": "bosun"}]
-    container: dict[str, Any] = containers[0]
-    return container
+def app_container(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The service's container in a release spec's template (the first one); {} for a template of another shape."""
+    template = spec.get("template")
+    pod = template.get("spec") if isinstance(template, dict) else None
+    containers = pod.get("containers") if isinstance(pod, dict) else None
+    first = containers[0] if isinstance(containers, list) and containers else None
+    return first if isinstance(first, dict) else {}
+
+
+def migration_command(spec: Mapping[str, Any]) -> list[str]:
+    """What the migration Job runs."""
+    return list((spec.get("migration") or {}).get("command") or DEFAULT_MIGRATION_COMMAND)
+
+
+def retry_token(release: Mapping[str, Any]) -> str:
+    """The release's retry annotation ("" when unset)."""
+    return str((release["metadata"].get("annotations") or {}).get(RETRY_ANNOTATION, ""))
 
 
 def with_settings(env: Sequence[Mapping[str, Any]], settings: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -47,11 +63,11 @@ def migration_job(release: Mapping[str, Any], name: str, digest: str) -> Manifes
     metadata, spec = release["metadata"], release["spec"]
     migration = spec.get("migration") or {}
     template_spec = spec.get("template", {}).get("spec", {})
-    source = app_container(release)
+    source = app_container(spec) or {"name": "bosun"}
     container: dict[str, Any] = {
         "name": "migrate",
         "image": spec["image"],
-        "command": list(migration.get("command") or ["bosun", "migrate"]),
+        "command": migration_command(spec),
         "env": with_settings(source.get("env") or [], spec.get("settings") or {}),
         # The tail of the log becomes the termination message: status shows why a migration failed.
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -69,12 +85,16 @@ def migration_job(release: Mapping[str, Any], name: str, digest: str) -> Manifes
             "name": name,
             "namespace": metadata["namespace"],
             "labels": labels,
-            "annotations": {MIGRATION_ANNOTATION: digest, GENERATION_ANNOTATION: str(metadata["generation"])},
+            "annotations": {
+                MIGRATION_ANNOTATION: digest,
+                GENERATION_ANNOTATION: str(metadata["generation"]),
+                RETRY_ANNOTATION: retry_token(release),
+            },
             "ownerReferences": [owner_reference(dict(release))],
         },
         "spec": {
-            "backoffLimit": int(migration.get("backoffLimit", 1)),
-            "activeDeadlineSeconds": int(migration.get("timeoutSeconds", 600)),
+            "backoffLimit": int(migration.get("backoffLimit", DEFAULT_MIGRATION_BACKOFF_LIMIT)),
+            "activeDeadlineSeconds": int(migration.get("timeoutSeconds", DEFAULT_MIGRATION_TIMEOUT_SECONDS)),
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }

@@ -17,6 +17,7 @@ from bosun_operator.validation import Environment, InvalidSettings, validate_set
 from lupa.lua51 import LuaRuntime
 
 from app.core.config import Settings
+from harness.admission import route_to_loopback
 from harness.charts import by_kind, render
 from harness.ci_tools import argocd_crds_dir, crds, prometheus_operator_crds_dir
 from harness.control_plane import NOT_BUILT, ControlPlane, control_plane
@@ -27,7 +28,13 @@ DEPLOY = REPO_ROOT / "deploy"
 ENVIRONMENTS = ("staging", "production")
 NOT_FETCHED = "Argo CD / Prometheus Operator CRDs not fetched: run `uv run poe ci-tools`"
 WAVE = "argocd.argoproj.io/sync-wave"
-CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Namespace"}
+CLUSTER_SCOPED = {
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Namespace",
+    "ValidatingWebhookConfiguration",
+}
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -306,6 +313,12 @@ def sync(cluster: ControlPlane, app: dict[str, Any], objects: list[dict[str, Any
     rest = [o for o in objects if o["kind"] != "CustomResourceDefinition"]
     result = cluster.apply(json.dumps({"apiVersion": "v1", "kind": "List", "items": rest}), check=False)
     assert result.returncode == 0, f"{app['metadata']['name']}: {result.stderr}"
+    # No operator pod runs here (no kubelet): its admission webhook's Service leads to a closed loopback port, as
+    # kube-proxy refuses a Service without endpoints, so the webhook's failurePolicy (Ignore) decides at once.
+    for configuration in by_kind(objects, "ValidatingWebhookConfiguration"):
+        for webhook in configuration["webhooks"]:
+            service = webhook["clientConfig"]["service"]
+            route_to_loopback(cluster, service["namespace"], service["name"])
 
 
 @pytest.mark.k8s

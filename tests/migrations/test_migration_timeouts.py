@@ -16,6 +16,7 @@ from app.core.config import Settings
 from app.core.migration_timeouts import describe_timeout, session_timeouts
 from app.core.migrations import code_heads, upgrade
 from harness.api import make_settings
+from harness.cluster import image_with_revision
 from harness.migration_files import add_revision, copy_migrations
 from harness.migration_lint import alembic_config
 from harness.postgres import create_database, drop_database, libpq_url
@@ -155,3 +156,25 @@ def test_bad_statement_timeouts_are_refused() -> None:
     for value in ("0", "-5", "86401", "abc", [1]):
         with pytest.raises(ValidationError, match="MIGRATION_STATEMENT_TIMEOUT"):
             Settings.from_mapping({"MIGRATION_STATEMENT_TIMEOUT": value})
+
+
+def test_a_failed_statement_is_one_line_and_debug_adds_the_traceback(migrated_url: str, tmp_path: Path) -> None:
+    """`bosun migrate` says what failed (the database's error and the statement) in one line; the traceback follows
+    it only at LOG_LEVEL=DEBUG."""
+    source = image_with_revision(tmp_path / "image", "99990101", 'op.execute("ALTER TABLE no_such_table ADD x int")')
+    bosun = os.path.join(os.path.dirname(sys.executable), "bosun")
+    line = (
+        'bosun: migration failed: relation "no_such_table" does not exist '
+        "(statement: ALTER TABLE no_such_table ADD x int)"
+    )
+    outputs = {}
+    for level in ("INFO", "DEBUG"):
+        env = {**os.environ, "DATABASE_URL": migrated_url, "PYTHONPATH": str(source), "LOG_LEVEL": level}
+        result = subprocess.run([bosun, "migrate"], env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1
+        outputs[level] = result.stderr.splitlines()
+    assert outputs["INFO"] == [line]
+    debug = outputs["DEBUG"]
+    assert line in debug
+    assert "Traceback (most recent call last):" in debug[debug.index(line) + 1 :]
+    assert version(migrated_url) == set(code_heads())

@@ -48,6 +48,31 @@ def unreachable_kubeconfig(tmp_path: Path) -> str:
         (["-A"], {"METRICS_PORT": "-1"}, "METRICS_PORT must be a port number"),
         (["-A"], {"METRICS_PORT": "65536"}, "METRICS_PORT must be a port number"),
         (["-A"], {"KUBECONFIG": "/nonexistent/kubeconfig"}, "no Kubernetes credentials"),
+        (["-A", "--liveness", "http://0.0.0.0:8080/readyz"], {}, "(not /readyz)"),
+        (["-A", "--unhealthy-after", "0"], {}, "must be between 1 and 86400 seconds"),
+        (["-A", "--unhealthy-after", "soon"], {}, "is not a number of seconds"),
+        (["-A", "--unhealthy-after", "nan"], {}, "must be between 1 and 86400 seconds"),
+        (["-A", "--webhook-listen", "0.0.0.0:9443"], {}, "go together"),
+        (
+            ["-A", "--webhook-listen", "0.0.0.0:99999", "--webhook-service", "a/b", "--webhook-configuration", "c"],
+            {},
+            "must look like HOST:PORT",
+        ),
+        (
+            ["-A", "--webhook-listen", ":9443", "--webhook-service", "a/b", "--webhook-configuration", "c"],
+            {},
+            "must look like HOST:PORT",
+        ),
+        (
+            ["-A", "--webhook-listen", "h:9443", "--webhook-service", "Not/Valid", "--webhook-configuration", "c"],
+            {},
+            "must look like NAMESPACE/NAME",
+        ),
+        (
+            ["-A", "--webhook-listen", "h:9443", "--webhook-service", "a/b", "--webhook-configuration", "x" * 300],
+            {},
+            "is not an object name",
+        ),
     ],
 )
 def test_bad_starts_are_one_line(args: list[str], env: dict[str, str], message: str) -> None:

@@ -42,6 +42,9 @@ def test_helm_install_then_the_operator_takes_the_release_to_ready(kube: Control
         "settings.CORS_ORIGINS=https://shop.example.com",
         "--set",
         f"bosun-operator.watchNamespaces={{{namespace}}}",
+        # No pod serves the webhook here (no kubelet); test_admission.py installs and calls it.
+        "--set",
+        "bosun-operator.admission.enabled=false",
     )
     kubeconfig = kube.kubeconfig_for(namespace, "shop-bosun-operator")
     with (

@@ -381,3 +381,31 @@ def test_deleting_a_release_leaves_owned_objects_to_the_garbage_collector(
         assert body is not None
         (owner,) = body["metadata"]["ownerReferences"]
         assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == ("AppRelease", "web", uid, True)
+
+
+@pytest.mark.usefixtures("crd")
+def test_the_retry_annotation_runs_a_failed_migration_again(
+    kube: ControlPlane, namespace: str, empty_database: str, tmp_path: Path
+) -> None:
+    """A migration that failed for a reason outside the release (a table another team had not made yet) runs again
+    after `kubectl annotate apprelease web bosun.dev/retry=...`, with the spec unchanged."""
+    v2 = "registry.example.com/team/bosun:2.0.0"
+    needs = 'op.execute("ALTER TABLE made_elsewhere ADD COLUMN x int")'
+    images = {v2: image_with_revision(tmp_path / "v2", "99990004", needs)}
+    database_secret(kube, namespace, empty_database)
+    with cluster_controllers(kube, namespace, images=images) as (jobs, _), operator_process(kube, [namespace]):
+        apply(kube, namespace, release(image=v2))
+        failed = wait_for(kube, namespace, phase("MigrationFailed"))
+        assert condition(failed, "Migrated")["message"].startswith(
+            'bosun: migration failed: relation "made_elsewhere" does not exist'
+        )
+        with psycopg.connect(libpq_url(empty_database), autocommit=True) as conn:
+            conn.execute("CREATE TABLE made_elsewhere (id int)")
+        kube.kubectl("annotate", "apprelease", "web", "-n", namespace, "bosun.dev/retry=1")
+        body = wait_for(kube, namespace, phase("Ready"))
+        wait_until(partial(has_event, kube, namespace, "web", "Normal", "MigrationRetried"))
+    assert body["metadata"]["generation"] == 1  # the spec never changed
+    assert [run.exit_code != 0 for run in jobs.runs] == [True, True, False]  # two failed attempts, then the retry
+    (job,) = jobs_in(kube, namespace)
+    assert job["metadata"]["annotations"]["bosun.dev/retry"] == "1"
+    assert column_exists(empty_database, "made_elsewhere", "x")

@@ -142,7 +142,7 @@ def test_json_logs_and_no_secrets(server: Server) -> None:
         ({"ENVIRONMENT": "production", "CORS_ORIGINS": "*"}, "CORS_ORIGINS must not contain '*' in production"),
         ({"ENVIRONMENT": "production", "CORS_ORIGINS": "http://app.example.com"}, "must use https"),
         ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
-        ({"DATABASE_URL": "mysql://u@h/d"}, "DATABASE_URL must be a PostgreSQL URL"),
+        ({"DATABASE_URL": "mysql://u@h/d"}, "DATABASE_URL: must be a PostgreSQL URL"),
     ],
 )
 def test_bad_configuration_stops_start_up(database_url: str, env: dict[str, str], message: str) -> None:

@@ -36,6 +36,25 @@ app.kubernetes.io/component: operator
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
+{{/* The admission webhook's Service and (cluster-scoped, so named after the namespace too) configuration. */}}
+{{- define "bosun-operator.webhookService" -}}
+{{- printf "%s-webhook" (include "bosun-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "bosun-operator.webhookConfiguration" -}}
+{{- printf "%s.%s" (include "bosun-operator.fullname" .) .Release.Namespace -}}
+{{- end -}}
+
+{{/* Cluster-scoped: keep the CA bundle of its own webhook configuration set (that one object only). */}}
+{{- define "bosun-operator.webhookRules" -}}
+{{- if .Values.admission.enabled }}
+- apiGroups: [admissionregistration.k8s.io]
+  resources: [validatingwebhookconfigurations]
+  resourceNames: [{{ include "bosun-operator.webhookConfiguration" . }}]
+  verbs: [get, patch]
+{{- end }}
+{{- end -}}
+
 {{/* The rules the operator needs: nothing it does not use. */}}
 {{- define "bosun-operator.rules" -}}
 - apiGroups: [bosun.dev]
