@@ -7,7 +7,7 @@
 # (never a layer): `--secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt`.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-FROM ${PYTHON_IMAGE} AS build
+FROM ${PYTHON_IMAGE} AS uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
@@ -22,17 +22,25 @@ RUN --mount=type=secret,id=ca-bundle \
     && /opt/uv/bin/pip install --no-cache-dir uv==0.13.8
 ENV PATH=/opt/uv/bin:$PATH
 WORKDIR /app
-# Runtime dependencies only (no dev or loadtest group); first, so this layer survives code changes. README.md is
-# only the package's description: an empty one keeps documentation edits from rebuilding the image.
+# README.md is only the package's description: an empty one keeps documentation edits from rebuilding the image.
 COPY pyproject.toml uv.lock ./
+
+FROM uv AS build
+# Runtime dependencies only (no dev or loadtest group); first, so this layer survives code changes.
 RUN --mount=type=secret,id=ca-bundle touch README.md && uv sync --locked --no-default-groups --no-install-project
 COPY app ./app
 COPY migrations ./migrations
 COPY operator ./operator
 RUN --mount=type=secret,id=ca-bundle uv sync --locked --no-default-groups
 
-FROM build AS operator-build
-RUN --mount=type=secret,id=ca-bundle uv sync --locked --no-default-groups --group operator
+# The operator needs the settings model and its own package, not the service's dependencies (FastAPI, SQLAlchemy,
+# gunicorn, ...): only the `operator` group, then the project itself without dependencies (its entry points).
+FROM uv AS operator-build
+RUN --mount=type=secret,id=ca-bundle touch README.md && uv sync --locked --only-group operator --no-install-project
+COPY app/__init__.py ./app/
+COPY app/core/__init__.py app/core/config.py ./app/core/
+COPY operator/bosun_operator ./operator/bosun_operator
+RUN --mount=type=secret,id=ca-bundle uv pip install --python /app/.venv --no-deps --editable .
 
 FROM build AS loadtest-build
 COPY loadtests ./loadtests
@@ -68,7 +76,7 @@ RUN groupadd --system --gid 10001 bosun \
 WORKDIR /app
 COPY --from=operator-build /app /app
 USER 10001:10001
-EXPOSE 8080 9110
+EXPOSE 8080 9110 9443
 ENTRYPOINT ["bosun-operator"]
 CMD ["--standalone", "--all-namespaces"]
 

@@ -8,6 +8,7 @@ and cluster DNS. The tests in this module share one release and run in file orde
 
 import json
 import secrets
+import subprocess
 import threading
 import time
 import uuid
@@ -324,7 +325,9 @@ def test_failed_migration_keeps_the_old_pods_serving(
     assert len(migration_jobs(plane, install.namespace, install.image())) == 1
 
 
-def test_invalid_settings_create_nothing(plane: ControlPlane, install: Install) -> None:
+def test_invalid_settings_are_refused_at_apply_and_a_setting_gone_bad_later_changes_nothing(
+    plane: ControlPlane, install: Install
+) -> None:
     namespace = f"e2e-invalid-{uuid.uuid4().hex[:6]}"
     plane.kubectl("create", "namespace", namespace)
     try:
@@ -334,38 +337,44 @@ def test_invalid_settings_create_nothing(plane: ControlPlane, install: Install) 
         spec = {"image": image, "replicas": 1, "template": {"spec": {"containers": [container]}}}
         document = {"apiVersion": "bosun.dev/v1alpha1", "kind": "AppRelease", "metadata": {"name": "web"}}
 
-        def with_settings(**settings: str) -> str:
-            return json.dumps({**document, "spec": {**spec, "settings": {"ENVIRONMENT": "production", **settings}}})
+        def apply(**settings: str) -> subprocess.CompletedProcess[str]:
+            body = {**document, "spec": {**spec, "settings": {"ENVIRONMENT": "production", **settings}}}
+            return plane.kubectl("apply", "-n", namespace, "-f", "-", check=False, input=json.dumps(body))
 
-        # An http:// origin in production: refused by the CRD's rule before anything exists.
-        refused = plane.kubectl(
-            "apply",
-            "-n",
-            namespace,
-            "-f",
-            "-",
-            check=False,
-            input=with_settings(CORS_ORIGINS="http://shop.example.com"),
-        )
-        assert refused.returncode != 0 and "CORS_ORIGINS" in refused.stderr, refused.stderr
-        # A setting only the service's own rules refuse: Invalid, with the rule, and nothing created.
-        plane.kubectl("apply", "-n", namespace, "-f", "-", input=with_settings(DB_POOL_SIZE="-3"))
-        deadline = time.monotonic() + 120
-        while True:
-            status = get_json(plane, "apprelease", "web", "-n", namespace).get("status") or {}
-            if status.get("phase") == "Invalid":
-                break
-            assert time.monotonic() < deadline, status
-            time.sleep(0.5)
-        valid = next(c for c in status["conditions"] if c["type"] == "Valid")
-        assert valid["status"] == "False" and "DB_POOL_SIZE" in valid["message"], valid
-        for kind in ("jobs", "deployments", "pods"):
-            assert get_json(plane, kind, "-n", namespace)["items"] == [], kind
-        events = get_json(plane, "events", "-n", namespace, "--field-selector", "involvedObject.name=web")["items"]
-        assert any(e["type"] == "Warning" and "DB_POOL_SIZE" in e.get("message", "") for e in events), events
+        # An http:// origin in production: refused by the CRD's rule; a pool of -3 connections: by the operator's
+        # admission webhook (the service's own Settings), called by the apiserver through the webhook's Service.
+        for setting, value in (("CORS_ORIGINS", "http://shop.example.com"), ("DB_POOL_SIZE", "-3")):
+            refused = apply(**{setting: value})
+            assert refused.returncode != 0 and setting in refused.stderr, refused.stderr
+        assert get_json(plane, "appreleases", "-n", namespace)["items"] == []
     finally:
-        plane.kubectl("delete", "apprelease", "web", "-n", namespace, "--wait=true", "--timeout=60s", check=False)
         plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+    # What admission cannot know: the settings ConfigMap edited by hand after the release was accepted.
+    settings_map = f"{RELEASE}-settings"
+    jobs_before = {j["metadata"]["name"] for j in get_json(plane, "jobs", "-n", install.namespace)["items"]}
+    original = get_json(plane, "configmap", settings_map, "-n", install.namespace)["data"]
+    patch = json.dumps({"data": {"DB_POOL_SIZE": "-3"}})
+    plane.kubectl("patch", "configmap", settings_map, "-n", install.namespace, "--type=merge", "-p", patch)
+    try:
+        body = wait_phase(plane, install.namespace, "Invalid", timeout=120)
+        valid = condition(body, "Valid")
+        assert valid["status"] == "False" and "DB_POOL_SIZE" in valid["message"], valid
+        events = get_json(
+            plane, "events", "-n", install.namespace, "--field-selector", f"involvedObject.name={RELEASE}"
+        )
+        assert any(e["type"] == "Warning" and "DB_POOL_SIZE" in e.get("message", "") for e in events["items"])
+        jobs_after = {j["metadata"]["name"] for j in get_json(plane, "jobs", "-n", install.namespace)["items"]}
+        assert jobs_after == jobs_before
+        deployment = get_json(plane, "deployment", RELEASE, "-n", install.namespace)
+        assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == install.image()
+        assert httpx.get(f"{service_url(plane, install.namespace)}/readyz", timeout=10).status_code == 200
+    finally:
+        restore = json.dumps(
+            {"data": {**original, "DB_POOL_SIZE": None}} if "DB_POOL_SIZE" not in original else {"data": original}
+        )
+        plane.kubectl("patch", "configmap", settings_map, "-n", install.namespace, "--type=merge", "-p", restore)
+    wait_phase(plane, install.namespace, "Ready", install.image(), timeout=120)
 
 
 def test_staging_load_test_passes_against_the_service(plane: ControlPlane, install: Install) -> None:
