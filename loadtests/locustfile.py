@@ -665,7 +665,7 @@ def _verdict(environment: Environment, **_: object) -> None:
         routes,
         run.thresholds,
         latency=not run.smoke,
-        required=run.budgets if run.smoke else (),
+        required=checks.required_routes(run.budgets, can_read_mail=bool(run.mail_dir)) if run.smoke else (),
         max_failure_ratio=0.0 if run.smoke else None,
     )
     problems += _statement_problems(run)

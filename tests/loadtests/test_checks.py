@@ -17,6 +17,7 @@ from loadtests.checks import (
     metrics_targets,
     over_budget,
     parse_statements,
+    required_routes,
     route_budgets,
 )
 
@@ -160,3 +161,15 @@ def test_metrics_targets() -> None:
             metrics_targets(bad)
     with pytest.raises(ConfigError, match="does not resolve"):
         metrics_targets("http://no-such-host.invalid:9100/metrics")
+
+
+@pytest.mark.parametrize(
+    ("can_read_mail", "required"),
+    [
+        (True, ["GET /api/v1/teams", "POST /api/v1/invitations/accept"]),
+        (False, ["GET /api/v1/teams"]),  # staging: no mailbox, so no token to accept with
+    ],
+)
+def test_a_smoke_run_requires_every_route_it_can_reach(can_read_mail: bool, required: list[str]) -> None:
+    budgets = ["GET /api/v1/teams", "POST /api/v1/invitations/accept"]
+    assert required_routes(budgets, can_read_mail=can_read_mail) == required
