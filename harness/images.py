@@ -197,6 +197,25 @@ def cached(key: str) -> list[Image] | None:
     return images
 
 
+def stale(references: list[str], key: str) -> list[str]:
+    """Our image references that belong to another source tree than `key` (derived images carry it as a prefix)."""
+    ours = tuple(f"{repository}:" for repository in REPOSITORIES.values())
+    return [r for r in references if r.startswith(ours) and not r.split(":", 1)[1].startswith(key)]
+
+
+def prune(key: str) -> None:
+    """Forget the images of earlier source trees: archives, tags, and build layers over a day old."""
+    for folder in cache_root().iterdir():
+        if folder.is_dir() and folder.name != key:
+            shutil.rmtree(folder, ignore_errors=True)
+    listed = _run("podman", "images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    old = stale(listed, key)
+    if old:
+        _run("podman", "rmi", "--force", *old)
+        # The untagged layers of builds older than a day; younger ones are the layer cache the next build reuses.
+        _run("podman", "image", "prune", "--force", "--filter", "until=24h")
+
+
 def ensure_images(log: Path | None = None) -> list[Image]:
     """The images of the current source tree: from the cache, or built now."""
     key = content_key()
@@ -212,6 +231,7 @@ def ensure_images(log: Path | None = None) -> list[Image]:
     images = build(key, folder, log)
     entries = [{"target": i.target, "reference": i.reference, "size_mib": round(i.size_mib, 1)} for i in images]
     _manifest(folder).write_text(json.dumps(entries, indent=2))  # last: only whole sets count as cached
+    prune(key)
     return images
 
 

