@@ -2,7 +2,7 @@
 
     uv run poe images [--no-load]
 
-No registry is reachable from these machines, so the base is a Debian bookworm root filesystem with Python made by
+It needs no container registry (air-gapped machines have none): the base is a Debian bookworm root filesystem with Python made by
 mmdebstrap from the machine's own apt sources, imported as a local image and passed as `PYTHON_IMAGE` (the
 Dockerfile's default stays the official Python image). The machine's CA bundle reaches the build as a secret, never
 as a layer. Images are keyed by what goes into them (the build context and the base), exported as OCI archives, and
@@ -197,23 +197,29 @@ def cached(key: str) -> list[Image] | None:
     return images
 
 
-def stale(references: list[str], key: str) -> list[str]:
-    """Our image references that belong to another source tree than `key` (derived images carry it as a prefix)."""
+def stale(references: list[str], keys: list[str]) -> list[str]:
+    """Our image references of source trees other than `keys` (derived images carry their tree's key as a prefix)."""
     ours = tuple(f"{repository}:" for repository in REPOSITORIES.values())
-    return [r for r in references if r.startswith(ours) and not r.split(":", 1)[1].startswith(key)]
+    return [r for r in references if r.startswith(ours) and not r.split(":", 1)[1].startswith(tuple(keys))]
+
+
+KEEP_TREES = 3  # source trees whose images stay (other checkouts may share the cache)
 
 
 def prune(key: str) -> None:
-    """Forget the images of earlier source trees: archives, tags, and build layers over a day old."""
-    for folder in cache_root().iterdir():
-        if folder.is_dir() and folder.name != key:
+    """Forget the images of older source trees: archives, tags, and build layers over a day old."""
+    folders = sorted((f for f in cache_root().iterdir() if f.is_dir()), key=lambda f: f.stat().st_mtime, reverse=True)
+    kept = [key, *[f.name for f in folders if f.name != key][: KEEP_TREES - 1]]
+    for folder in folders:
+        if folder.name not in kept:
             shutil.rmtree(folder, ignore_errors=True)
     listed = _run("podman", "images", "--format", "{{.Repository}}:{{.Tag}}").split()
-    old = stale(listed, key)
+    old = stale(listed, kept)
+    for reference in old:  # one by one: an image a container still uses stays
+        subprocess.run(["podman", "rmi", reference], capture_output=True)
     if old:
-        _run("podman", "rmi", "--force", *old)
         # The untagged layers of builds older than a day; younger ones are the layer cache the next build reuses.
-        _run("podman", "image", "prune", "--force", "--filter", "until=24h")
+        subprocess.run(["podman", "image", "prune", "--force", "--filter", "until=24h"], capture_output=True)
 
 
 def ensure_images(log: Path | None = None) -> list[Image]:
@@ -263,8 +269,8 @@ def main(argv: list[str]) -> int:
             if cluster is not None:
                 for image in images:
                     cluster.import_image(image.archive, image.reference)
-    except ImageError as exc:
-        print(exc, file=sys.stderr)
+    except (ImageError, RuntimeError) as exc:  # RuntimeError: the node refused an import
+        print(str(exc).splitlines()[0], file=sys.stderr)
         return 1
     for image in images:
         print(image.line())

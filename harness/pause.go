@@ -1,5 +1,5 @@
 // The pod sandbox's process: holds the pod's namespaces, reaps orphaned children, exits on SIGINT/SIGTERM.
-// No registry serves the usual pause image here, so `poe k8s-tools` builds this static binary instead.
+// The node needs no registry for the usual pause image: `poe k8s-tools` builds this static binary instead.
 package main
 
 import (

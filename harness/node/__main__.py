@@ -23,8 +23,8 @@ def main(argv: list[str]) -> int:
     except ClusterError as exc:
         print(exc, file=sys.stderr)
         return 1
-    except (RuntimeError, OSError) as exc:  # a command of the machine's (ip, iptables, ctr) or a file refused
-        print(f"cluster {argv[0]}: {exc}".splitlines()[0], file=sys.stderr)
+    except Exception as exc:  # a command of the machine's (ip, iptables, ctr, kubectl), a file, the database
+        print(f"cluster {argv[0]}: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return 1
     return 0
 

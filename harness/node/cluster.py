@@ -5,6 +5,7 @@ start time, so a reused PID is never taken for ours). `down` stops only those, t
 containers, mounts below the folder, the bridge, the iptables rules of the cluster's chains, its cgroups.
 """
 
+import contextlib
 import fcntl
 import json
 import os
@@ -46,6 +47,9 @@ SYSTEM_COMMANDS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "ip",
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
 
 
+START_TIME_TOLERANCE = 2.0  # seconds; a reused PID starts much later than the process it replaces
+
+
 class ClusterError(RuntimeError):
     """One line naming the part that failed (and its log file)."""
 
@@ -79,7 +83,9 @@ class Process:
     def alive(self) -> bool:
         try:
             process = psutil.Process(self.pid)
-            return process.create_time() == self.started and process.status() != psutil.STATUS_ZOMBIE
+            # create_time derives from the boot time, which clock adjustments move by a little.
+            same = abs(process.create_time() - self.started) < START_TIME_TOLERANCE
+            return same and process.status() != psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
             return False
 
@@ -235,13 +241,17 @@ def up() -> Cluster:
         missing = missing_requirements()
         if missing:
             raise ClusterError("cluster: this machine lacks " + ", ".join(missing))
+        if layout.root.is_symlink() or (layout.root.exists() and layout.root.stat().st_uid != os.geteuid()):
+            raise ClusterError(f"cluster: {layout.root} is a link or someone else's: refusing to keep keys there")
         layout.root.mkdir(parents=True, exist_ok=True)
         state = State(layout, {}, network.ip_forward())
         state.save()
         try:
             _start(layout, state)
         except BaseException:
-            _stop(layout)
+            # What failed to start is the error to report; the folder keeps the logs for `down`.
+            with contextlib.suppress(ClusterError):
+                _stop(layout)
             raise
         return Cluster(layout)
 
@@ -319,9 +329,19 @@ def _start(layout: Layout, state: State) -> None:
 
 
 def _stop(layout: Layout) -> None:
+    """Stop what `up` started and remove what it made; every step runs, the first failure is reported after."""
     state = State.load(layout)
-    processes = state.processes if state else {}
+    if state is None:
+        return  # no cluster was started from this folder: nothing here is ours to remove
+    processes = state.processes
     plane = Cluster(layout).plane
+    failures: list[str] = []
+
+    def step(what: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except (OSError, RuntimeError, subprocess.SubprocessError, psutil.Error, AssertionError) as exc:
+            failures.append(f"{what}: {exc}".splitlines()[0])
 
     def stop_part(name: str, timeout: float = 20) -> None:
         process = processes.get(name)
@@ -335,36 +355,45 @@ def _stop(layout: Layout) -> None:
             handle.kill()
             handle.wait(10)
 
-    stop_part("kube-controller-manager")  # nothing recreates the pods deleted next
-    stop_part("kube-scheduler")
-    apiserver = processes.get("kube-apiserver")
-    kubelet = processes.get("kubelet")
-    if apiserver and apiserver.alive() and kubelet and kubelet.alive():
+    def delete_pods() -> None:
+        apiserver, kubelet = processes.get("kube-apiserver"), processes.get("kubelet")
+        if not (apiserver and apiserver.alive() and kubelet and kubelet.alive()):
+            return
         # The kubelet stops the pods' containers, unmounts their volumes and releases their addresses.
         plane.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=false", check=False)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             listed = plane.kubectl("get", "pods", "-A", "-o", "name", check=False)
             if listed.returncode != 0 or not listed.stdout.strip():
-                break
+                return
             time.sleep(1)
+
+    def remove_containers() -> None:
+        if processes.get("containerd") and processes["containerd"].alive():
+            containerd.remove_containers(layout)
+
+    def kube_proxy_cleanup() -> None:
+        if (tools_dir() / "kube-proxy").exists():
+            subprocess.run([str(tools_dir() / "kube-proxy"), "--cleanup"], capture_output=True, check=False)
+
+    for name in ("kube-controller-manager", "kube-scheduler"):  # nothing recreates the pods deleted next
+        step(f"stopping {name}", lambda name=name: stop_part(name))  # type: ignore[misc]
+    step("deleting the pods", delete_pods)
     for name in ("kubelet", "kube-proxy", "coredns", "postgres"):
-        stop_part(name)
-    if processes.get("containerd") and processes["containerd"].alive():
-        containerd.remove_containers(layout)
-    stop_part("containerd")
-    _kill_shims(layout)
-    stop_part("kube-apiserver")
-    stop_part("etcd")
-    _unmount_below(layout.root)
-    bins = tools_dir()
-    if (bins / "kube-proxy").exists():
-        subprocess.run([str(bins / "kube-proxy"), "--cleanup"], capture_output=True, check=False)
-    network.remove_rules()
-    network.delete_bridge()
-    if state is not None:
-        network.set_ip_forward(state.ip_forward)
-    _remove_cgroups()
+        step(f"stopping {name}", lambda name=name: stop_part(name))  # type: ignore[misc]
+    step("removing containers", remove_containers)
+    step("stopping containerd", lambda: stop_part("containerd"))
+    step("stopping containerd's shims", lambda: _kill_shims(layout))
+    for name in ("kube-apiserver", "etcd"):
+        step(f"stopping {name}", lambda name=name: stop_part(name))  # type: ignore[misc]
+    step("unmounting", lambda: _unmount_below(layout.root))
+    step("kube-proxy --cleanup", kube_proxy_cleanup)
+    step("removing iptables rules", network.remove_rules)
+    step("deleting the bridge", network.delete_bridge)
+    step("restoring ip_forward", lambda: network.set_ip_forward(state.ip_forward))
+    step("removing cgroups", _remove_cgroups)
+    if failures:  # the folder (logs, state) stays for a second `down`
+        raise ClusterError(f"cluster: down incomplete, {failures[0]} (and {len(failures) - 1} more)")
     shutil.rmtree(layout.root, ignore_errors=True)
 
 
@@ -382,13 +411,8 @@ def _kill_shims(layout: Layout) -> None:
 
 def _unmount_below(root: Path) -> None:
     """Every mount below the state folder (volumes, rootfs overlays, network namespaces), deepest first."""
-    prefix = str(root.resolve()) + "/"
     for _ in range(3):
-        points = [
-            line.split()[4]
-            for line in Path("/proc/self/mountinfo").read_text().splitlines()
-            if line.split()[4].startswith(prefix)
-        ]
+        points = leftover_mounts(root)
         if not points:
             return
         for point in sorted(points, key=len, reverse=True):
@@ -396,12 +420,10 @@ def _unmount_below(root: Path) -> None:
 
 
 def leftover_mounts(root: Path) -> list[str]:
+    """The mount points below a folder."""
     prefix = str(root.resolve()) + "/"
-    return [
-        line.split()[4]
-        for line in Path("/proc/self/mountinfo").read_text().splitlines()
-        if line.split()[4].startswith(prefix)
-    ]
+    mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    return [line.split()[4] for line in mounts if line.split()[4].startswith(prefix)]
 
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")

@@ -1,16 +1,19 @@
-"""The node's network on this machine: its own bridge, a guard that keeps pod traffic on it, and a clean removal.
+"""The node's network on this machine: its own bridge, guards that keep pod traffic on it and strangers off the
+node's address, and a clean removal.
 
-Everything here acts on the machine (ip, iptables, sysctl) and needs root. `leftover_rules` and `without_rules` are
-pure, so what `down` removes is decided by a function tested with plain text.
+Everything here acts on the machine (ip, iptables, sysctl) and needs root. `leftover_rules` and `removal_commands`
+are pure, so what `down` removes is decided by functions tested with plain text.
 """
 
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
 from harness.node.config import BRIDGE, NODE_IP, POD_CIDR
 
 GUARD_CHAIN = "BOSUN-GUARD"
+INPUT_GUARD_CHAIN = "BOSUN-INPUT"
 # Chains the cluster's parts create: kube-proxy and the kubelet (KUBE-*), ours (BOSUN-*). Its CNI network adds
 # none (no masquerading, no port mappings), so CNI-* chains belong to someone else (podman's, say) and stay.
 OUR_CHAINS = re.compile(r"^(KUBE|BOSUN)-")
@@ -51,14 +54,27 @@ def guard_rules() -> list[list[str]]:
     ]
 
 
+def input_guard_rules() -> list[list[str]]:
+    """The node's address answers the node itself and its pods, nobody who routes it here from outside."""
+    return [
+        ["-d", NODE_IP, "-i", "lo", "-j", "RETURN"],
+        ["-d", NODE_IP, "-i", BRIDGE, "-j", "RETURN"],
+        ["-d", NODE_IP, "-j", "DROP"],
+    ]
+
+
 def install_guard() -> None:
-    if run("iptables", "-w", "-t", "filter", "-nL", GUARD_CHAIN, check=False).returncode != 0:
-        run("iptables", "-w", "-N", GUARD_CHAIN)
-    run("iptables", "-w", "-F", GUARD_CHAIN)
-    for rule in guard_rules():
-        run("iptables", "-w", "-A", GUARD_CHAIN, *rule)
-    if run("iptables", "-w", "-C", "FORWARD", "-j", GUARD_CHAIN, check=False).returncode != 0:
-        run("iptables", "-w", "-I", "FORWARD", "1", "-j", GUARD_CHAIN)
+    for chain, builtin, rules in (
+        (GUARD_CHAIN, "FORWARD", guard_rules()),
+        (INPUT_GUARD_CHAIN, "INPUT", input_guard_rules()),
+    ):
+        if run("iptables", "-w", "-t", "filter", "-nL", chain, check=False).returncode != 0:
+            run("iptables", "-w", "-N", chain)
+        run("iptables", "-w", "-F", chain)
+        for rule in rules:
+            run("iptables", "-w", "-A", chain, *rule)
+        if run("iptables", "-w", "-C", builtin, "-j", chain, check=False).returncode != 0:
+            run("iptables", "-w", "-I", builtin, "1", "-j", chain)
 
 
 def ip_forward() -> str:
@@ -76,10 +92,27 @@ def leftover_rules(dump: str) -> list[str]:
     return chains + rules
 
 
-def without_rules(dump: str) -> str:
-    """An `iptables-save` dump with the cluster's chains and every rule that touches them removed."""
-    ours = set(leftover_rules(dump))
-    return "\n".join(line for line in dump.splitlines() if line not in ours) + "\n"
+def removal_commands(dump: str) -> list[list[str]]:
+    """The iptables arguments that remove the cluster's chains from a dump's tables, and every jump into them.
+
+    One rule at a time (`-D`, then `-F` and `-X` of our chains): rules others add meanwhile are never touched, as a
+    restore of the whole table would.
+    """
+    commands: list[list[str]] = []
+    flushes: list[list[str]] = []
+    table = "filter"
+    for line in dump.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith(":") and OUR_CHAINS.match(line[1:]):
+            chain = line[1:].split()[0]
+            flushes.append(["-t", table, "-F", chain])
+            commands.append(["-t", table, "-X", chain])
+        elif line.startswith("-A ") and _mentions_our_chain(line) and not OUR_CHAINS.match(line.split()[1]):
+            commands.insert(0, ["-t", table, "-D", *shlex.split(line)[1:]])
+    jumps = [c for c in commands if c[2] == "-D"]
+    deletions = [c for c in commands if c[2] == "-X"]
+    return jumps + flushes + deletions
 
 
 def _mentions_our_chain(line: str) -> bool:
@@ -93,11 +126,10 @@ FAMILIES = ("iptables", "ip6tables")
 
 
 def remove_rules() -> None:
-    """Remove what the cluster added to iptables (kube-proxy, kubelet, CNI, the guard); leave every other rule."""
+    """Remove what the cluster added to iptables (kube-proxy, the kubelet, the guards); leave every other rule."""
     for family in FAMILIES:
-        dump = run(f"{family}-save").stdout
-        if leftover_rules(dump):
-            run(f"{family}-restore", "-w", input=without_rules(dump))
+        for command in removal_commands(run(f"{family}-save").stdout):
+            run(family, "-w", *command, check=False)  # already gone (kube-proxy --cleanup) is fine
 
 
 def current_rules() -> list[str]:

@@ -79,8 +79,9 @@ def initialise(pg: ClusterPostgres) -> None:
     pg.socket_dir.mkdir(exist_ok=True)
     _as_nobody(pg.folder)
     _as_nobody(pg.socket_dir)
-    pg.password_file.write_text(secrets.token_urlsafe(24) + "\n")
-    pg.password_file.chmod(0o600)
+    descriptor = os.open(pg.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+    with os.fdopen(descriptor, "w") as password:
+        password.write(secrets.token_urlsafe(24) + "\n")
     result = subprocess.run(
         [_bin("initdb"), "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=utf8", "-U", "postgres",
          "-D", str(pg.data)],

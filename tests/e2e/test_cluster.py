@@ -5,12 +5,15 @@ no cluster is up: it starts and stops its own."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
 
+from harness.k8s_tools import tools_dir
 from harness.node import network
 from harness.node.cluster import PARTS, leftover_mounts, missing_requirements, running, state_dir
+from harness.node.config import NODE_NAME, PAUSE_IMAGE
 from harness.paths import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -18,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 def cluster(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness.node", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "harness.node", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900
     )
 
 
@@ -41,7 +44,14 @@ def test_up_status_down_leave_nothing_behind() -> None:
         status = cluster("status")
         for part in PARTS:
             assert f"{part}: running" in status.stdout, status.stdout
-        assert "bosun-node   Ready" in status.stdout
+        node = next(line for line in status.stdout.splitlines() if line.startswith("node: "))
+        assert node.split()[1:3] == [NODE_NAME, "Ready"], node
+        # A pod, so that `down` has containers, shims, mounts, a network namespace and cgroups to remove.
+        kubectl = [str(tools_dir() / "kubectl"), "--kubeconfig", str(state_dir() / "kubeconfig")]
+        subprocess.run([*kubectl, "run", "sleeper", f"--image={PAUSE_IMAGE}", "--image-pull-policy=Never",
+                        "--restart=Never"], check=True, capture_output=True)  # fmt: skip
+        subprocess.run([*kubectl, "wait", "pod/sleeper", "--for=condition=Ready", "--timeout=120s"], check=True)
+        assert leftover_mounts(state_dir())
         pids = [p.pid for p in psutil.process_iter() if str(state_dir()) in " ".join(_cmdline(p))]
         assert pids
         assert network.bridge_exists() and network.current_rules()
@@ -55,6 +65,7 @@ def test_up_status_down_leave_nothing_behind() -> None:
     assert not network.bridge_exists()
     assert network.current_rules() == []
     assert network.ip_forward() == forward_before
+    assert list(Path("/sys/fs/cgroup").glob("*/kubepods")) == []
     assert cluster("down").returncode == 0  # nothing to stop is not an error
 
 
@@ -70,10 +81,6 @@ def _cmdline(process: psutil.Process) -> list[str]:
         return []
 
 
-def test_without_root_up_says_so_in_one_line() -> None:
-    if os.geteuid() != 0:
-        result = cluster("up")
-        assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
-        assert "root" in result.stderr
-    else:
-        assert "root (containerd, mounts and iptables need it)" not in missing_requirements()
+def test_without_root_up_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert "root (containerd, mounts and iptables need it)" in missing_requirements()

@@ -271,7 +271,7 @@ def test_upgrade_migrates_before_any_pod_runs_the_new_image(
         time.sleep(2)  # requests after the last old pod went away count too
 
     assert loop.failures == [], loop.failures[:5]
-    assert loop.answered > 100
+    assert loop.answered >= 10  # it ran through the whole rollout (counts, never a rate)
     (job,) = migration_jobs(plane, install.namespace, install.image(tag))  # exactly one, despite the restart
     completed = parse_time(job["status"]["completionTime"])
     new_pods = [
