@@ -2,9 +2,9 @@
 
     uv run poe images [--no-load]
 
-It needs no container registry (air-gapped machines have none): the base is a Debian bookworm root filesystem with Python made by
-mmdebstrap from the machine's own apt sources, imported as a local image and passed as `PYTHON_IMAGE` (the
-Dockerfile's default stays the official Python image). The machine's CA bundle reaches the build as a secret, never
+It needs no container registry (air-gapped machines have none): the base is a Debian bookworm root filesystem with
+Python made by mmdebstrap from the machine's own apt sources, imported as a local image and passed as `PYTHON_IMAGE`
+(the Dockerfile's default stays the official Python image). The machine's CA bundle reaches the build as a secret, never
 as a layer. Images are keyed by what goes into them (the build context and the base), exported as OCI archives, and
 one line per image is printed: `<target> <reference> <size in MiB>`. A cluster that is up (`poe cluster up`) gets
 them imported into its node.
