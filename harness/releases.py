@@ -14,6 +14,21 @@ from harness.postgres import libpq_url
 
 IMAGE = "registry.example.com/team/bosun:1.0.0"
 
+# Settings the service refuses, each with the setting the refusal must name: one table for the reconciler's
+# `Invalid` and the admission webhook's refusal (the same rules, the same message).
+INVALID_SETTINGS = {
+    "origin-with-path": ({"CORS_ORIGINS": "https://app.example.com/path"}, "CORS_ORIGINS"),
+    "wrong-type": ({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE"),
+    "out-of-range": ({"PORT": "70000"}, "PORT"),
+    "bad-enum": ({"AUTH_MODE": "magic"}, "AUTH_MODE"),
+    "jwks-without-url": ({"AUTH_MODE": "jwks"}, "JWKS_URL"),
+    "metrics-on-the-api-port": ({"METRICS_PORT": "8000"}, "METRICS_PORT"),
+    "nul-character": ({"PROJECT_NAME": "Bo\x00sun"}, "PROJECT_NAME"),
+    "negative": ({"DB_POOL_SIZE": "-5"}, "DB_POOL_SIZE"),
+    "overflowing": ({"ACCESS_TOKEN_EXPIRE_MINUTES": "9" * 40}, "ACCESS_TOKEN_EXPIRE_MINUTES"),
+    "empty-number": ({"SMTP_PORT": ""}, "SMTP_PORT"),
+}
+
 
 def database_secret(kube: ControlPlane, namespace: str, url: str, name: str = "bosun-secrets") -> None:
     secret = {

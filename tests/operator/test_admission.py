@@ -14,7 +14,7 @@ from harness.admission import WEBHOOK, OperatorInstall, install_operator_chart
 from harness.cluster import install_crd
 from harness.control_plane import ControlPlane
 from harness.operator import OperatorProcess, operator_process
-from harness.releases import IMAGE, condition, database_secret, get, phase, release, wait_for
+from harness.releases import IMAGE, INVALID_SETTINGS, condition, database_secret, get, phase, release, wait_for
 
 pytestmark = pytest.mark.k8s
 SECRET_URL = "mysql://bosun:hunter2@db.example.com/bosun"
@@ -64,21 +64,7 @@ def test_a_valid_release_is_accepted(kube: ControlPlane, webhook: tuple[str, Ope
     assert get(kube, namespace, "apprelease", "valid") is not None
 
 
-INVALID = {
-    "origin-with-path": ({"CORS_ORIGINS": "https://app.example.com/path"}, "CORS_ORIGINS"),
-    "wrong-type": ({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE"),
-    "out-of-range": ({"PORT": "70000"}, "PORT"),
-    "bad-enum": ({"AUTH_MODE": "magic"}, "AUTH_MODE"),
-    "jwks-without-url": ({"AUTH_MODE": "jwks"}, "JWKS_URL"),
-    "metrics-on-the-api-port": ({"METRICS_PORT": "8000"}, "METRICS_PORT"),
-    "nul-character": ({"PROJECT_NAME": "Bo\x00sun"}, "PROJECT_NAME"),
-    "negative": ({"DB_POOL_SIZE": "-5"}, "DB_POOL_SIZE"),
-    "overflowing": ({"ACCESS_TOKEN_EXPIRE_MINUTES": "9" * 40}, "ACCESS_TOKEN_EXPIRE_MINUTES"),
-    "empty-number": ({"SMTP_PORT": ""}, "SMTP_PORT"),
-}
-
-
-@pytest.mark.parametrize(("settings", "setting"), INVALID.values(), ids=INVALID.keys())
+@pytest.mark.parametrize(("settings", "setting"), INVALID_SETTINGS.values(), ids=INVALID_SETTINGS.keys())
 def test_invalid_settings_are_refused_at_apply(
     kube: ControlPlane, webhook: tuple[str, OperatorInstall, OperatorProcess], settings: dict[str, str], setting: str
 ) -> None:

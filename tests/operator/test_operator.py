@@ -16,6 +16,7 @@ from harness.operator import OperatorProcess, operator_process
 from harness.postgres import create_database, drop_database, libpq_url
 from harness.releases import (
     IMAGE,
+    INVALID_SETTINGS,
     apply,
     column_exists,
     condition,
@@ -200,33 +201,21 @@ def test_a_migration_blocked_by_a_lock_says_so_in_migration_failed(
     assert not column_exists(empty_database, "tasks", "estimate")
 
 
-INVALID = {
-    "origin-with-path": ({"CORS_ORIGINS": "https://app.example.com/path"}, "CORS_ORIGINS"),
-    "wrong-type": ({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE"),
-    "out-of-range": ({"PORT": "70000"}, "PORT"),
-    "bad-enum": ({"AUTH_MODE": "magic"}, "AUTH_MODE"),
-    "jwks-without-url": ({"AUTH_MODE": "jwks"}, "JWKS_URL"),
-    "metrics-on-the-api-port": ({"METRICS_PORT": "8000"}, "METRICS_PORT"),
-    "nul-character": ({"PROJECT_NAME": "Bo\x00sun"}, "PROJECT_NAME"),
-    "negative": ({"DB_POOL_SIZE": "-5"}, "DB_POOL_SIZE"),
-    "overflowing": ({"ACCESS_TOKEN_EXPIRE_MINUTES": "9" * 40}, "ACCESS_TOKEN_EXPIRE_MINUTES"),
-    "empty-number": ({"SMTP_PORT": ""}, "SMTP_PORT"),
-}
-
-
 @pytest.mark.usefixtures("crd")
 def test_invalid_settings_create_nothing(kube: ControlPlane, namespace: str, empty_database: str) -> None:
     database_secret(kube, namespace, empty_database)
     with operator_process(kube, [namespace]):
-        for name, (settings, _) in INVALID.items():
+        for name, (settings, _) in INVALID_SETTINGS.items():
             apply(kube, namespace, release(name, settings={"ENVIRONMENT": "staging", **settings}))
         no_database = release("no-database-url")
         no_database["spec"]["template"]["spec"]["containers"][0]["envFrom"] = []
         apply(kube, namespace, no_database)
-        bodies = {name: wait_for(kube, namespace, phase("Invalid"), name) for name in [*INVALID, "no-database-url"]}
+        bodies = {
+            name: wait_for(kube, namespace, phase("Invalid"), name) for name in [*INVALID_SETTINGS, "no-database-url"]
+        }
         for name in bodies:
             wait_until(partial(has_event, kube, namespace, name, "Warning", "InvalidSettings"))
-    for name, (_, setting) in [*INVALID.items(), ("no-database-url", ({}, "DATABASE_URL"))]:
+    for name, (_, setting) in [*INVALID_SETTINGS.items(), ("no-database-url", ({}, "DATABASE_URL"))]:
         valid = condition(bodies[name], "Valid")
         assert valid["status"] == "False" and valid["reason"] == "InvalidSettings", name
         assert setting in valid["message"], (name, valid["message"])
