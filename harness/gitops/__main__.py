@@ -3,6 +3,7 @@
 import sys
 
 from harness.gitops import install
+from harness.gitops.repository import GitopsError
 from harness.images import ImageError
 
 
@@ -17,7 +18,7 @@ def main(argv: list[str]) -> int:
         else:
             print("usage: poe gitops up | status", file=sys.stderr)
             return 2
-    except (install.GitopsError, ImageError) as error:
+    except (GitopsError, ImageError) as error:
         print(error, file=sys.stderr)
         return 1
     return 0

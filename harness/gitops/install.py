@@ -16,12 +16,10 @@ What `up` does, each step idempotent (a second `up` finds everything in place):
 import base64
 import json
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -31,13 +29,12 @@ from harness import ci_tools
 from harness.control_plane import ControlPlane
 from harness.gitops import argocd
 from harness.gitops.images import ensure_gitops_images
+from harness.gitops.repository import GitopsError, repository_url, serve_repository
 from harness.images import ensure_images
-from harness.node import config
 from harness.node.cluster import Cluster, running
 from harness.paths import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
-REPOSITORY = "bosun.git"
 RELEASE = "bosun-gitops"
 FIELD_MANAGER = "bosun"  # as the README's `kubectl apply --server-side --field-manager=bosun`
 # How often Argo CD looks at Git here (its default is 120 s plus jitter); a Git webhook does this job in production.
@@ -45,40 +42,11 @@ RECONCILIATION = "15s"
 MANAGER_ACCOUNT = "argocd-manager"  # the identity `argocd cluster add` creates in a registered cluster
 
 
-class GitopsError(RuntimeError):
-    """One line saying what failed."""
-
-
 def cluster() -> Cluster:
     found = running()
     if found is None:
         raise GitopsError("gitops: no cluster is up: run `uv run poe cluster up` first")
     return found
-
-
-def repository_path(node: Cluster) -> Path:
-    return node.layout.git / REPOSITORY
-
-
-def repository_url() -> str:
-    """The served repository as pods (Argo CD) and the node reach it."""
-    return f"{config.git_base_url()}/{REPOSITORY}"
-
-
-def git(*args: str, cwd: Path | None = None) -> str:
-    result = subprocess.run(["git", "-c", "safe.directory=*", *args], cwd=cwd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise GitopsError(f"gitops: git {args[0]} failed: {result.stderr.strip().splitlines()[-1:]}")
-    return result.stdout
-
-
-def serve_repository(node: Cluster) -> Path:
-    """The environments' Git repository on the node's Git server: this checkout's HEAD as `main`, once."""
-    bare = repository_path(node)
-    if not (bare / "HEAD").is_file():
-        git("init", "--quiet", "--bare", "--initial-branch=main", str(bare))
-        git("push", "--quiet", str(bare), "HEAD:refs/heads/main", cwd=REPO_ROOT)
-    return bare
 
 
 def image_references() -> dict[str, str]:
@@ -115,6 +83,13 @@ def install_argocd(plane: ControlPlane) -> None:
                   input=json.dumps(listing))  # fmt: skip
     for crd in crds:
         plane.wait_established(crd["metadata"]["name"])
+    # Before the workloads (they read the poll interval when they start): the README's step as written there, and
+    # this machine's poll interval under a manager of its own.
+    readme_step = ("apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "deploy/argocd/argocd-cm.yaml")
+    plane.kubectl(*readme_step[:-1], str(REPO_ROOT / readme_step[-1]))
+    poll = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm", "namespace": argocd.NAMESPACE},
+            "data": {"timeout.reconciliation": RECONCILIATION, "timeout.reconciliation.jitter": "0s"}}  # fmt: skip
+    plane.kubectl("apply", "--server-side", "--field-manager=bosun-one-machine", "-f", "-", input=json.dumps(poll))
     rest = {
         "apiVersion": "v1",
         "kind": "List",
@@ -122,12 +97,6 @@ def install_argocd(plane: ControlPlane) -> None:
     }
     plane.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=argocd-install",
                   "-n", argocd.NAMESPACE, "-f", "-", input=json.dumps(rest))  # fmt: skip
-    # The README's step, as written there; then this machine's poll interval, under a manager of its own.
-    readme_step = ("apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "deploy/argocd/argocd-cm.yaml")
-    plane.kubectl(*readme_step[:-1], str(REPO_ROOT / readme_step[-1]))
-    poll = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm", "namespace": argocd.NAMESPACE},
-            "data": {"timeout.reconciliation": RECONCILIATION}}  # fmt: skip
-    plane.kubectl("apply", "--server-side", "--field-manager=bosun-one-machine", "-f", "-", input=json.dumps(poll))
     for kind, name in (("statefulset", "argocd-application-controller"), ("deployment", "argocd-repo-server"),
                        ("deployment", "argocd-redis"), ("deployment", "argocd-applicationset-controller")):  # fmt: skip
         plane.kubectl("rollout", "status", f"{kind}/{name}", "-n", argocd.NAMESPACE, "--timeout=300s")
@@ -251,7 +220,7 @@ def up() -> None:
 
     load_images(node)
     say("images loaded")
-    serve_repository(node)
+    serve_repository(node.layout.git)
     say(f"serving {repository_url()}")
     install_monitoring_crds(plane)
     install_argocd(plane)
