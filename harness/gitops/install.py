@@ -90,6 +90,12 @@ def install_argocd(plane: ControlPlane) -> None:
     poll = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm", "namespace": argocd.NAMESPACE},
             "data": {"timeout.reconciliation": RECONCILIATION, "timeout.reconciliation.jitter": "0s"}}  # fmt: skip
     plane.kubectl("apply", "--server-side", "--field-manager=bosun-one-machine", "-f", "-", input=json.dumps(poll))
+    # Each resource's health (the AppRelease's message) in the Application itself, for kubectl: without the API
+    # server and UI, nothing else shows it.
+    params = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "argocd-cmd-params-cm", "namespace": argocd.NAMESPACE},
+              "data": {"controller.resource.health.persist": "true"}}  # fmt: skip
+    plane.kubectl("apply", "--server-side", "--field-manager=bosun-one-machine", "-f", "-", input=json.dumps(params))
     rest = {
         "apiVersion": "v1",
         "kind": "List",
