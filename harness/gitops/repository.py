@@ -67,8 +67,8 @@ class WorkingCopy:
 
     def commit(self, message: str) -> str:
         """Commit every change and push it to main; the new commit's hash."""
-        git("pull", "--quiet", "--rebase", cwd=self.folder)
         git("commit", "--quiet", "--all", "--message", message, cwd=self.folder)
+        git("pull", "--quiet", "--rebase", cwd=self.folder)
         git("push", "--quiet", "origin", "HEAD:main", cwd=self.folder)
         return git("rev-parse", "HEAD", cwd=self.folder).strip()
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from harness import ci_tools
 from harness.control_plane import ControlPlane
@@ -24,7 +23,6 @@ from harness.gitops.install import up, wait_settled
 from harness.gitops.repository import REPOSITORY, WorkingCopy, git, repository_url
 from harness.images import Image, derive
 from harness.node.cluster import Cluster
-from harness.paths import REPO_ROOT
 from harness.releases import head_revision, revision
 from tests.e2e.reads import get_json, migration_jobs, parse_time, pods, release_status, schema_revision, service_url
 
@@ -37,6 +35,11 @@ SERVICE_PODS = "app.kubernetes.io/name=bosun,!job-name"
 
 def namespace(environment: str) -> str:
     return argocd.namespaces(environment)[0]
+
+
+def serving(plane: ControlPlane, environment: str) -> list[dict[str, Any]]:
+    """The service's pods that are not going away (a replaced pod lingers while it terminates)."""
+    return [p for p in pods(plane, namespace(environment), SERVICE_PODS) if "deletionTimestamp" not in p["metadata"]]
 
 
 def application(plane: ControlPlane, name: str) -> dict[str, Any]:
@@ -64,9 +67,9 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 300, every: f
     raise AssertionError(f"{what}: not after {timeout:.0f}s (last seen: {last!r})")
 
 
-def git_image(environment: str) -> str:
-    """The service image the environment's values.yaml in this checkout names."""
-    image = yaml.safe_load((REPO_ROOT / VALUES.format(environment)).read_text())["image"]
+def git_image(repo: WorkingCopy, environment: str) -> str:
+    """The service image the environment's values.yaml names in the served repository."""
+    image = repo.read_yaml(VALUES.format(environment))["image"]
     return f"{image['repository']}:{image['tag']}"
 
 
@@ -108,7 +111,7 @@ def test_from_nothing_the_operator_syncs_before_the_service_and_both_environment
         assert health["message"].startswith("Ready")
         release = gitops.release(environment)
         assert release["status"]["phase"] == "Ready"
-        assert release["spec"]["image"] == git_image(environment)
+        assert release["spec"]["image"] == git_image(gitops.repo, environment)
         url = service_url(gitops.plane, namespace(environment))
         assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
 
@@ -147,9 +150,9 @@ def test_a_release_by_commit_migrates_then_rolls_staging_and_leaves_production(
     assert release["status"]["currentImage"] == new_image
     (job,) = migration_jobs(plane, staging, new_image)
     completed = parse_time(job["status"]["completionTime"])
-    serving = pods(plane, staging, SERVICE_PODS)
-    assert serving and all(p["spec"]["containers"][0]["image"] == new_image for p in serving)
-    for pod in serving:  # the new image ran only after its migration
+    running = serving(plane, STAGING)
+    assert running and all(p["spec"]["containers"][0]["image"] == new_image for p in running)
+    for pod in running:  # the new image ran only after its migration
         assert parse_time(pod["metadata"]["creationTimestamp"]) >= completed
     assert schema_revision(gitops.node, f"bosun_{STAGING}") == REVISION
     # Production: untouched.
@@ -161,7 +164,7 @@ def test_a_release_by_commit_migrates_then_rolls_staging_and_leaves_production(
 
 def test_a_bad_commit_is_refused_with_the_operators_message_and_its_revert_heals(gitops: Gitops) -> None:
     plane, staging = gitops.plane, namespace(STAGING)
-    serving = {p["metadata"]["uid"] for p in pods(plane, staging, SERVICE_PODS)}
+    before = {p["metadata"]["uid"] for p in serving(plane, STAGING)}
     generation = gitops.release(STAGING)["metadata"]["generation"]
     settings = "deploy/environments/staging/settings.yaml"
     origins = gitops.repo.read_yaml(settings)["settings"]["CORS_ORIGINS"]
@@ -181,7 +184,7 @@ def test_a_bad_commit_is_refused_with_the_operators_message_and_its_revert_heals
     assert app["status"]["sync"]["status"] == "OutOfSync"
     # Nothing of it reached the release; the same pods serve.
     assert gitops.release(STAGING)["metadata"]["generation"] == generation
-    assert {p["metadata"]["uid"] for p in pods(plane, staging, SERVICE_PODS)} == serving
+    assert {p["metadata"]["uid"] for p in serving(plane, STAGING)} == before
     assert httpx.get(f"{service_url(plane, staging)}/readyz", timeout=10).status_code == 200
 
     gitops.repo.revert(commit)
@@ -200,7 +203,7 @@ def test_drift_is_undone_by_self_heal(gitops: Gitops) -> None:
     release = gitops.release(STAGING)
     assert release["status"]["phase"] == "Ready"
     assert release["status"]["currentImage"] == in_git
-    assert all(p["spec"]["containers"][0]["image"] == in_git for p in pods(plane, staging, SERVICE_PODS))
+    assert all(p["spec"]["containers"][0]["image"] == in_git for p in serving(plane, STAGING))
 
 
 def test_paused_in_git_is_suspended_and_nothing_rolls(gitops: Gitops) -> None:
@@ -225,9 +228,7 @@ def test_paused_in_git_is_suspended_and_nothing_rolls(gitops: Gitops) -> None:
     assert release["status"]["phase"] == "Paused"
     time.sleep(10)  # the operator had time to act on it, and did not
     assert not migration_jobs(plane, staging, release["spec"]["image"])
-    assert all(
-        p["spec"]["containers"][0]["image"] == before["spec"]["image"] for p in pods(plane, staging, SERVICE_PODS)
-    )
+    assert all(p["spec"]["containers"][0]["image"] == before["spec"]["image"] for p in serving(plane, STAGING))
 
     gitops.repo.revert(commit)
     gitops.settled(STAGING)
@@ -292,7 +293,7 @@ def test_the_project_refuses_destinations_and_sources_outside_it(
 def test_the_project_refuses_a_kind_outside_its_allow_list(gitops: Gitops) -> None:
     """A Job from the repository (kinds outside the list are the operator's to make, never Argo CD's)."""
     folder = "e2e/forbidden-kind"
-    container = {"name": "stray", "image": git_image(STAGING)}
+    container = {"name": "stray", "image": git_image(gitops.repo, STAGING)}
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "stray"},
            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [container]}}}}  # fmt: skip
     (gitops.repo.folder / folder).mkdir(parents=True, exist_ok=True)

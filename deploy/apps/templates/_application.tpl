@@ -10,6 +10,10 @@ metadata:
   namespace: {{ $root.Release.Namespace }}
   annotations:
     argocd.argoproj.io/sync-wave: {{ .wave | quote }}
+    # Client-side diff. With ServerSideApply, Argo CD would diff by a server-side dry run, which the operator's
+    # admission webhook refuses for bad settings; Argo CD then keeps its last diff and shows a refused commit as
+    # Synced. Diffed on the client, the commit is OutOfSync and its sync fails with the webhook's message.
+    argocd.argoproj.io/compare-options: ServerSideDiff=false
   labels:
     app.kubernetes.io/part-of: bosun
     bosun.dev/environment: {{ $environment }}
