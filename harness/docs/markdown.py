@@ -1,0 +1,33 @@
+"""Markdown building blocks for the generated reference pages (pure functions)."""
+
+import json
+from collections.abc import Sequence
+
+GENERATED_NOTE = (
+    "> Generated from {source} by `uv run poe docs-reference`; a test fails when this page differs from the code.\n"
+)
+
+
+def one_line(text: str) -> str:
+    """Collapse a docstring or YAML comment into one line of Markdown table text."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def code(value: object) -> str:
+    """An inline code span for a value (JSON-like rendering; never empty)."""
+    text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
+    text = text.replace("|", "\\|")
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{text}{pad}{fence}" if text else '`""`'
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table; cells are used as given (escape them with one_line/code first)."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell or " " for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def bullets(items: Sequence[str]) -> str:
+    return "".join(f"- {item}\n" for item in items)
