@@ -130,6 +130,11 @@ def apprelease_page(crd: dict[str, Any], plan_source: str) -> str:
     )
 
 
+def plan_source() -> str:
+    """The reconciler's decisions (`bosun_operator/plan.py`), where the conditions and Events are set."""
+    return Path(plan.__file__).read_text()
+
+
 def page() -> str:
     crd = yaml.safe_load(CRD.read_text())
-    return apprelease_page(crd, Path(plan.__file__).read_text())
+    return apprelease_page(crd, plan_source())

@@ -9,6 +9,7 @@ from typing import Any, Union, get_args, get_origin
 import annotated_types
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings
 
 from app.core import config
 from app.core.config import Settings
@@ -99,7 +100,8 @@ def _message_text(node: ast.expr) -> str:
     return ast.unparse(node)
 
 
-def settings_page() -> str:
+def settings_page(model: type[BaseSettings] = Settings, source: str | None = None) -> str:
+    """The page for a settings model; `source` is the text of the module holding its validators."""
     rows = [
         [
             code(name),
@@ -108,9 +110,9 @@ def settings_page() -> str:
             allowed_text(field),
             one_line(field.description or ""),
         ]
-        for name, field in Settings.model_fields.items()
+        for name, field in model.model_fields.items()
     ]
-    source = Path(config.__file__).read_text()
+    source = Path(config.__file__).read_text() if source is None else source
     consistency = raised_messages(source, "_check_consistency")
     production = raised_messages(source, "_check_production")
     return (
