@@ -247,7 +247,7 @@ def test_promoting_an_existing_user_keeps_its_password(empty_url: str) -> None:
 
 
 def test_serve_help_says_host_and_port_are_read_by_every_server(capsys: pytest.CaptureFixture[str]) -> None:
-    """The development server reads HOST/PORT too (README: --host/--port win over them), not only --production."""
+    """The development server reads HOST/PORT too (--host/--port win over them), not only --production."""
     assert run("serve", "--help")[0] == 0
     usage = " ".join(capsys.readouterr().out.split())
     assert "with --production: HOST" not in usage

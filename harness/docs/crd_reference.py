@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from bosun_operator import plan, status
 
-from harness.docs.markdown import GENERATED_NOTE, bullets, code, one_line, table
+from harness.docs.markdown import FRONT_MATTER, GENERATED_NOTE, bullets, code, one_line, table
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "charts" / "bosun-operator" / "crds" / "appreleases.bosun.dev.yaml"
@@ -108,7 +108,8 @@ def apprelease_page(crd: dict[str, Any], plan_source: str) -> str:
         [code(column["name"]), code(column["jsonPath"])] for column in version.get("additionalPrinterColumns") or []
     ]
     return (
-        "# AppRelease reference\n\n"
+        FRONT_MATTER
+        + "# AppRelease reference\n\n"
         + GENERATED_NOTE.format(
             source="the CRD (`charts/bosun-operator/crds/`) and the operator's `status.py` and `plan.py`"
         )

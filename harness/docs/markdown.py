@@ -3,6 +3,8 @@
 import json
 from collections.abc import Sequence
 
+# Front matter of every reference page: no table of contents on the right, so the wide tables get the room.
+FRONT_MATTER = "---\nhide:\n  - toc\n---\n\n"
 GENERATED_NOTE = (
     "> Generated from {source} by `uv run poe docs-reference`; a test fails when this page differs from the code.\n"
 )

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings
 
 from app.core import config
 from app.core.config import Settings
-from harness.docs.markdown import GENERATED_NOTE, bullets, code, one_line, table
+from harness.docs.markdown import FRONT_MATTER, GENERATED_NOTE, bullets, code, one_line, table
 
 
 def type_name(annotation: Any) -> str:
@@ -116,7 +116,8 @@ def settings_page(model: type[BaseSettings] = Settings, source: str | None = Non
     consistency = raised_messages(source, "_check_consistency")
     production = raised_messages(source, "_check_production")
     return (
-        "# Configuration reference\n\n"
+        FRONT_MATTER
+        + "# Configuration reference\n\n"
         + GENERATED_NOTE.format(source="`Settings` in `app/core/config.py`")
         + "\nEvery setting is an environment variable of the same name (or a line of `.env`); an AppRelease's"
         " `spec.settings` holds the same names. A value outside these rules stops the service at start-up, and the"

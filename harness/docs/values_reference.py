@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from harness.docs.markdown import GENERATED_NOTE, code, one_line, table
+from harness.docs.markdown import FRONT_MATTER, GENERATED_NOTE, code, one_line, table
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ("bosun", "bosun-operator")
@@ -113,7 +113,8 @@ def chart_section(name: str, values_text: str, schema: dict[str, Any]) -> str:
 def values_page(charts: dict[str, tuple[str, dict[str, Any]]]) -> str:
     sections = [chart_section(name, text, schema) for name, (text, schema) in charts.items()]
     return (
-        "# Helm values reference\n\n"
+        FRONT_MATTER
+        + "# Helm values reference\n\n"
         + GENERATED_NOTE.format(
             source="each chart's `values.yaml` (defaults, comments) and `values.schema.json` (types)"
         )
