@@ -17,8 +17,8 @@ def one_line(text: str) -> str:
 
 def code(value: object) -> str:
     """An inline code span for a value (JSON-like rendering; never empty)."""
+    # A `|` stays as it is: Python-Markdown's tables never split a cell inside a code span.
     text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
-    text = text.replace("|", "\\|")
     fence = "``" if "`" in text else "`"
     pad = " " if fence == "``" else ""
     return f"{fence}{pad}{text}{pad}{fence}" if text else '`""`'
