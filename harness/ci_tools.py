@@ -18,6 +18,7 @@ interrupted run starts that part again. A warm cache answers in well under a sec
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,7 @@ _major, _minor, _patch = PROMETHEUS_RELEASE.split(".")
 PROMETHEUS_VERSION = f"v0.{_major}{int(_minor):02d}.{_patch}"  # Prometheus 3.x publishes its Go module as v0.3XX.Y
 
 ARGO_CD_MODULE = "github.com/argoproj/argo-cd/v3"
+ARGOCD_SCRIPTS = ("entrypoint.sh", "hack/gpg-wrapper.sh", "hack/git-verify-wrapper.sh")
 PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
 PROMETHEUS_MODULE = "github.com/prometheus/prometheus"
 
@@ -69,6 +71,13 @@ def tool(name: str) -> Path | None:
     """The path of a built tool (`promtool`, `prometheus`), or None when it is not built."""
     path = prometheus_bin_dir() / name
     return path if os.access(path, os.X_OK) else None
+
+
+def argocd_dir() -> Path:
+    """Argo CD's multi-call binary (`bin/argocd`), its image's `scripts/` and its core install manifest
+    (`core-install.yaml`: controller, repo-server, ApplicationSet controller, Redis; no API server or UI). May not be
+    built yet."""
+    return cache_root() / f"argo-cd-{ARGO_CD_VERSION}-build"
 
 
 def crds(folder: Path) -> list[Path]:
@@ -117,6 +126,50 @@ def build_prometheus(out: Path, work: Path) -> None:
     _go("build", "-trimpath", "-tags", PROMETHEUS_TAGS, "-ldflags", flags, "-o", str(out) + "/", *commands, cwd=folder)
 
 
+def _argocd_replaces(gomod: str) -> str:
+    """Argo CD's own `replace` block, with its local gitops-engine folder pointed at the module published with it."""
+    blocks = re.findall(r"^replace \(\n(.*?)^\)", gomod, re.M | re.S)
+    lines = [line for block in blocks for line in block.splitlines() if "=>" in line and "./" not in line]
+    lines.append(
+        f"\t{ARGO_CD_MODULE.rsplit('/', 1)[0]}/gitops-engine/v3 => "
+        f"{ARGO_CD_MODULE.rsplit('/', 1)[0]}/gitops-engine/v3 {ARGO_CD_VERSION}"
+    )
+    return "replace (\n" + "\n".join(lines) + "\n)\n"
+
+
+def build_argocd(out: Path, work: Path) -> None:
+    module = _module_dir(ARGO_CD_MODULE, ARGO_CD_VERSION, work, toolchain=ARGO_CD_TOOLCHAIN)
+    gomod = (module / "go.mod").read_text()
+    go_directive = re.search(r"^go (\S+)", gomod, re.M)
+    folder = work / "argocd"
+    folder.mkdir()
+    (folder / "go.mod").write_text(
+        f"module bosun.local/argocd\n\ngo {go_directive.group(1) if go_directive else '1.27'}\n\n"
+        f"require {ARGO_CD_MODULE} {ARGO_CD_VERSION}\n\n{_argocd_replaces(gomod)}"
+    )
+    command = f"{ARGO_CD_MODULE}/cmd"
+    _go("get", f"{command}@{ARGO_CD_VERSION}", cwd=folder, toolchain=ARGO_CD_TOOLCHAIN)
+    # What `argocd version` reports (without it the binary calls itself v99.99.99).
+    flags = f"-s -w -X {ARGO_CD_MODULE}/common.version={ARGO_CD_VERSION.lstrip('v')}"
+    (out / "bin").mkdir()
+    _go(
+        "build",
+        "-trimpath",
+        "-ldflags",
+        flags,
+        "-o",
+        str(out / "bin" / "argocd"),
+        command,
+        cwd=folder,
+        toolchain=ARGO_CD_TOOLCHAIN,
+    )
+    shutil.copyfile(module / "manifests" / "core-install.yaml", out / "core-install.yaml")
+    # The scripts Argo CD's image carries beside the binary (its Dockerfile copies them from the source tree).
+    (out / "scripts").mkdir()
+    for script in ARGOCD_SCRIPTS:
+        shutil.copyfile(module / script, out / "scripts" / Path(script).name)
+
+
 def _steps() -> list[tuple[str, Callable[[Path, Path], None], Path]]:
     return [
         (f"Argo CD {ARGO_CD_VERSION} CRDs", fetch_argocd_crds, argocd_crds_dir()),
@@ -126,6 +179,7 @@ def _steps() -> list[tuple[str, Callable[[Path, Path], None], Path]]:
             prometheus_operator_crds_dir(),
         ),
         (f"promtool and prometheus {PROMETHEUS_VERSION}", build_prometheus, prometheus_bin_dir()),
+        (f"Argo CD {ARGO_CD_VERSION}", build_argocd, argocd_dir()),
     ]
 
 

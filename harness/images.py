@@ -66,9 +66,10 @@ def cache_root() -> Path:
     return Path(base)
 
 
-def base_reference() -> str:
-    digest = hashlib.sha256(" ".join((BASE_SUITE, *BASE_PACKAGES, *BASE_EXCLUDES)).encode()).hexdigest()[:10]
-    return f"{BASE_REPOSITORY}:{BASE_SUITE}-{digest}"
+def base_reference(repository: str = BASE_REPOSITORY, packages: tuple[str, ...] = BASE_PACKAGES) -> str:
+    """A Debian base image's reference: its packages are in its tag's hash."""
+    digest = hashlib.sha256(" ".join((BASE_SUITE, *packages, *BASE_EXCLUDES)).encode()).hexdigest()[:10]
+    return f"{repository}:{BASE_SUITE}-{digest}"
 
 
 def context_files(root: Path = REPO_ROOT) -> list[Path]:
@@ -103,7 +104,7 @@ def ca_bundle() -> Path | None:
     return None
 
 
-def _run(*command: str, cwd: Path | None = None, log: Path | None = None) -> str:
+def run_logged(*command: str, cwd: Path | None = None, log: Path | None = None) -> str:
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if log is not None:
         with log.open("a") as out:
@@ -126,22 +127,22 @@ def apt_sources() -> list[str]:
     return [str(path) for path in files if path.is_file() and BASE_SUITE in path.read_text()]
 
 
-def ensure_base(log: Path) -> str:
-    """The Debian base image with Python (built once, about a minute)."""
-    reference = base_reference()
+def ensure_base(log: Path, repository: str = BASE_REPOSITORY, packages: tuple[str, ...] = BASE_PACKAGES) -> str:
+    """A Debian base image with `packages` (by default Python's; built once, about a minute)."""
+    reference = base_reference(repository, packages)
     if image_exists(reference):
         return reference
     with tempfile.TemporaryDirectory(prefix="bosun-base-") as tmp:
         tarball = Path(tmp) / "base.tar"
         excludes = [f"--dpkgopt=path-exclude={pattern}" for pattern in BASE_EXCLUDES]
-        _run("mmdebstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", *excludes,
+        run_logged("mmdebstrap", "--variant=minbase", f"--include={','.join(packages)}", *excludes,
              "--skip=output/dev", BASE_SUITE, str(tarball), *apt_sources(), log=log)  # fmt: skip
-        _run("podman", "import", str(tarball), reference, log=log)
+        run_logged("podman", "import", str(tarball), reference, log=log)
     return reference
 
 
 def size_mib(reference: str) -> float:
-    size = _run("podman", "image", "inspect", "--format", "{{.Size}}", reference)
+    size = run_logged("podman", "image", "inspect", "--format", "{{.Size}}", reference)
     return int(size.strip()) / 2**20
 
 
@@ -155,28 +156,28 @@ def build(key: str, folder: Path, log: Path) -> list[Image]:
         args = ["buildah", "bud", "--layers", "--network", "host", *ULIMITS, "--build-arg", f"PYTHON_IMAGE={base}"]
         if secret is not None:
             args += ["--secret", f"id=ca-bundle,src={secret}"]
-        _run(*args, "--target", target, "--tag", reference, str(REPO_ROOT), cwd=REPO_ROOT, log=log)
+        run_logged(*args, "--target", target, "--tag", reference, str(REPO_ROOT), cwd=REPO_ROOT, log=log)
         archive = folder / f"{target}.tar"
         archive.unlink(missing_ok=True)
-        _run("buildah", "push", "--quiet", reference, f"oci-archive:{archive}:{reference}", log=log)
+        run_logged("buildah", "push", "--quiet", reference, f"oci-archive:{archive}:{reference}", log=log)
         built.append(Image(target, reference, size_mib(reference), archive))
     return built
 
 
 def derive(source: str, reference: str, files: dict[str, str], archive: Path) -> Path:
     """An image made from `source` with `files` (path in the image -> text) added, exported as an OCI archive."""
-    container = _run("buildah", "from", "--quiet", "--pull-never", source).strip()
+    container = run_logged("buildah", "from", "--quiet", "--pull-never", source).strip()
     try:
         with tempfile.TemporaryDirectory(prefix="bosun-derive-") as tmp:
             for path, text in files.items():
                 local = Path(tmp) / Path(path).name
                 local.write_text(text)
-                _run("buildah", "copy", "--chown", "10001:10001", container, str(local), path)
-        _run("buildah", "commit", "--quiet", container, reference)
+                run_logged("buildah", "copy", "--chown", "10001:10001", container, str(local), path)
+        run_logged("buildah", "commit", "--quiet", container, reference)
     finally:
         subprocess.run(["buildah", "rm", container], capture_output=True)
     archive.unlink(missing_ok=True)
-    _run("buildah", "push", "--quiet", reference, f"oci-archive:{archive}:{reference}")
+    run_logged("buildah", "push", "--quiet", reference, f"oci-archive:{archive}:{reference}")
     return archive
 
 
@@ -213,7 +214,7 @@ def prune(key: str) -> None:
     for folder in folders:
         if folder.name not in kept:
             shutil.rmtree(folder, ignore_errors=True)
-    listed = _run("podman", "images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    listed = run_logged("podman", "images", "--format", "{{.Repository}}:{{.Tag}}").split()
     old = stale(listed, kept)
     for reference in old:  # one by one: an image a container still uses stays
         subprocess.run(["podman", "rmi", reference], capture_output=True)

@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -42,8 +43,9 @@ PARTS = (
     "kubelet",
     "kube-proxy",
     "postgres",
+    "git-daemon",
 )
-SYSTEM_COMMANDS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "ip", "iptables", "iptables-save")
+SYSTEM_COMMANDS = ("git", "containerd", "containerd-shim-runc-v2", "runc", "ctr", "ip", "iptables", "iptables-save")
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
 
 
@@ -141,6 +143,9 @@ class Cluster:
     def import_image(self, archive: Path, reference: str) -> None:
         containerd.import_archive(self.layout, archive, reference)
 
+    def tag_image(self, source: str, target: str) -> None:
+        containerd.tag(self.layout, source, target)
+
 
 def running() -> Cluster | None:
     """The cluster that is up on this machine, if every part of it runs."""
@@ -200,6 +205,11 @@ def _wait(
 
 def _http_ok(url: str, **kwargs: object) -> bool:
     return httpx.get(url, timeout=2, **kwargs).status_code == 200  # type: ignore[arg-type]
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.create_connection((host, port), timeout=2):
+        return True
 
 
 def _write_files(layout: Layout) -> dict[str, int]:
@@ -309,6 +319,11 @@ def _start(layout: Layout, state: State) -> None:
     process = start_postgres(postgres, layout.log("postgres"))
     _record(state, "postgres", process)
     create_postgres_role(postgres)
+
+    layout.git.mkdir(exist_ok=True)
+    process = _spawn(layout, "git-daemon", config.git_daemon_args(layout))
+    _record(state, "git-daemon", process)
+    _wait("git-daemon", layout, lambda: _listening(NODE_IP, config.GIT_PORT), process, 30)
 
     def node_ready() -> bool:
         found = plane.kubectl("get", "node", NODE_NAME, "-o", "json", check=False)
@@ -472,4 +487,8 @@ def status() -> list[str]:
 
 def summary(cluster: Cluster) -> list[str]:
     """The lines `up` ends with: what clients need."""
-    return [f"KUBECONFIG={cluster.layout.admin_kubeconfig}", f"DATABASE_URL={cluster.postgres.app_url()}"]
+    return [
+        f"KUBECONFIG={cluster.layout.admin_kubeconfig}",
+        f"DATABASE_URL={cluster.postgres.app_url()}",
+        f"GIT_BASE_URL={config.git_base_url()}",
+    ]

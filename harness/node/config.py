@@ -19,6 +19,7 @@ NODE_NAME = "bosun-node"
 CLUSTER_DOMAIN = "cluster.local"
 APISERVER_PORT = 6443
 POSTGRES_PORT = 5432
+GIT_PORT = 9418  # git daemon's own port: the node's Git server for Argo CD (`poe gitops`)
 # The pod sandbox image: our own pause program (no registry serves the usual one here).
 PAUSE_IMAGE = "localhost/bosun-pause:1"
 # Debian installs the CNI plugins here rather than in /opt/cni/bin.
@@ -54,6 +55,11 @@ class Layout:
     @property
     def kubelet(self) -> Path:
         return self.root / "kubelet"
+
+    @property
+    def git(self) -> Path:
+        """The repositories the node's Git server serves, one bare repository per folder."""
+        return self.root / "git"
 
     @property
     def admin_kubeconfig(self) -> Path:
@@ -311,3 +317,18 @@ subjects:
     kind: User
     name: bosun:coredns
 """
+
+
+def git_base_url() -> str:
+    """Where pods (and the node) reach the node's Git server; a repository is `<this>/<folder name>`."""
+    return f"git://{NODE_IP}:{GIT_PORT}"
+
+
+def git_daemon_args(layout: Layout) -> list[str]:
+    """A read-only Git server (fetch only, no push) on the node address, as `nobody`, for every repository below
+    `layout.git`. `safe.directory`: the repositories belong to root, the server reads them as nobody."""
+    return [
+        "git", "-c", "safe.directory=*", "daemon", f"--base-path={layout.git}", "--export-all", "--reuseaddr",
+        f"--listen={NODE_IP}", f"--port={GIT_PORT}", "--user=nobody", "--group=nogroup", "--informative-errors",
+        str(layout.git),
+    ]  # fmt: skip

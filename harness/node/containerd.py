@@ -40,6 +40,11 @@ def import_archive(layout: Layout, archive: Path, reference: str) -> None:
         raise RuntimeError(f"importing {archive} did not give the node {reference}")
 
 
+def tag(layout: Layout, source: str, target: str) -> None:
+    """Give an image the node has another reference too (what a registry would serve it as)."""
+    ctr(layout, "images", "tag", "--force", source, target)
+
+
 def _blob(data: bytes) -> tuple[str, int]:
     return "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
 

@@ -41,19 +41,46 @@ def documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-def deploy_objects() -> list[dict[str, Any]]:
-    """Every Kubernetes object in deploy/ (the files that hold objects, not values)."""
-    return [doc for path in sorted(DEPLOY.rglob("*.yaml")) for doc in documents(path) if "kind" in doc]
+def bootstrap(*extra: str) -> list[dict[str, Any]]:
+    """What `helm upgrade --install bosun-gitops deploy/argocd --namespace argocd` creates (README, Releasing)."""
+    return render(DEPLOY / "argocd", *extra, release="bosun-gitops", namespace="argocd")
 
 
-def applications(environment: str) -> list[dict[str, Any]]:
-    """The environment's Applications in sync-wave order."""
-    apps = [
-        doc
-        for path in sorted((DEPLOY / "environments" / environment / "apps").glob("*.yaml"))
-        for doc in documents(path)
-    ]
+def roots(*extra: str) -> dict[str, dict[str, Any]]:
+    """The root Application of each environment, by environment."""
+    return {
+        app["metadata"]["labels"]["bosun.dev/environment"]: app for app in by_kind(bootstrap(*extra), "Application")
+    }
+
+
+def render_helm_source(app: dict[str, Any], *extra: str) -> list[dict[str, Any]]:
+    """What Argo CD renders for a Helm Application: `helm template` with its release name, destination namespace,
+    value files and values object, CRDs included unless it skips them."""
+    source = app["spec"]["source"]
+    args = [arg for path in value_files(app) for arg in ("-f", str(path))]
+    for key, value in source["helm"].get("valuesObject", {}).items():  # over the value files, as in Argo CD
+        args += ["--set-json", f"{key}={json.dumps(value)}"]
+    if not source["helm"].get("skipCrds"):
+        args.append("--include-crds")
+    return render(
+        REPO_ROOT / source["path"],
+        *args,
+        *extra,
+        release=source["helm"]["releaseName"],
+        namespace=app["spec"]["destination"]["namespace"],
+    )
+
+
+def applications(environment: str, *bootstrap_args: str) -> list[dict[str, Any]]:
+    """The environment's Applications (what its root renders from deploy/apps), in sync-wave order."""
+    apps = render_helm_source(roots(*bootstrap_args)[environment])
     return sorted(apps, key=lambda app: int(app["metadata"]["annotations"].get(WAVE, "0")))
+
+
+def deploy_objects() -> list[dict[str, Any]]:
+    """Every Argo CD object deploy/ makes: argocd-cm, the bootstrap chart's, and each environment's Applications."""
+    children = [app for environment in ENVIRONMENTS for app in applications(environment)]
+    return [*documents(DEPLOY / "argocd" / "argocd-cm.yaml"), *bootstrap(), *children]
 
 
 def value_files(app: dict[str, Any]) -> list[Path]:
@@ -62,18 +89,8 @@ def value_files(app: dict[str, Any]) -> list[Path]:
 
 
 def render_application(app: dict[str, Any], *extra: str) -> list[dict[str, Any]]:
-    """What Argo CD renders for a Helm Application: `helm template` with its release name, destination namespace
-    and value files, CRDs included."""
-    source = app["spec"]["source"]
-    args = [arg for path in value_files(app) for arg in ("-f", str(path))]
-    return render(
-        REPO_ROOT / source["path"],
-        *args,
-        "--include-crds",
-        *extra,
-        release=source["helm"]["releaseName"],
-        namespace=app["spec"]["destination"]["namespace"],
-    )
+    """What Argo CD renders for one of an environment's Applications."""
+    return render_helm_source(app, *extra)
 
 
 def release_of(environment: str, *extra: str) -> dict[str, Any]:
@@ -99,19 +116,29 @@ def validate_release_settings(release: dict[str, Any]) -> Settings:
 # --- without a cluster ----------------------------------------------------------------------------------------
 
 
-def test_every_file_in_deploy_holds_objects_or_values_an_application_uses() -> None:
-    used = {path for env in ENVIRONMENTS for app in applications(env) for path in value_files(app)}
+def test_every_file_in_deploy_is_a_chart_argocd_cm_or_values_an_application_uses() -> None:
+    used = {path for env in ENVIRONMENTS for app in [roots()[env], *applications(env)] for path in value_files(app)}
+    charts = [DEPLOY / "argocd", DEPLOY / "apps"]
     for path in sorted(DEPLOY.rglob("*")):
-        if path.is_dir():
+        if path.is_dir() or any(chart in path.parents for chart in charts):
             continue
-        assert path.suffix == ".yaml", f"{path}: only YAML lives in deploy/"
-        docs = documents(path)
-        if path in used:
-            assert all("kind" not in doc for doc in docs), f"{path}: a values file holds an object"
-        else:
-            assert docs and all({"apiVersion", "kind"} <= doc.keys() for doc in docs), (
-                f"{path}: neither objects nor used values"
-            )
+        assert path.suffix == ".yaml", f"{path}: only YAML lives in deploy/environments"
+        assert path in used, f"{path}: values no Application uses"
+        assert all("kind" not in doc for doc in documents(path)), f"{path}: a values file holds an object"
+    assert {path.parent.name for path in used} == set(ENVIRONMENTS)
+
+
+def test_the_repository_url_is_one_value() -> None:
+    """Pointing Argo CD at another clone is one `--set repoURL=...`: every Application and project follows."""
+    url = "git://git.internal/platform/bosun.git"
+    objects = bootstrap("--set", f"repoURL={url}")
+    for project in by_kind(objects, "AppProject"):
+        assert project["spec"]["sourceRepos"] == [url]
+    for environment in ENVIRONMENTS:
+        assert roots("--set", f"repoURL={url}")[environment]["spec"]["source"]["repoURL"] == url
+        for app in applications(environment, "--set", f"repoURL={url}"):
+            assert app["spec"]["source"]["repoURL"] == url
+            assert app["spec"]["source"]["targetRevision"] == "main"
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -130,14 +157,17 @@ def test_the_operator_syncs_one_wave_before_the_service(environment: str) -> Non
     assert not by_kind(service_objects, "Deployment")
     crd = by_kind(render_application(operator), "CustomResourceDefinition")[0]
     assert crd["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] == "Prune=false,Delete=false"
-    # The environment's root Application syncs exactly that folder.
-    root = documents(DEPLOY / "argocd" / f"{environment}.yaml")[0]
-    assert root["spec"]["source"]["path"] == f"deploy/environments/{environment}/apps"
+    # The environment's root renders its Applications from deploy/apps with the environment's apps.yaml.
+    root = roots()[environment]
+    assert root["spec"]["source"]["path"] == "deploy/apps"
+    assert value_files(root) == [DEPLOY / "environments" / environment / "apps.yaml"]
+    # The operator watches the service's namespace only.
+    assert operator["spec"]["source"]["helm"]["valuesObject"]["watchNamespaces"] == ["bosun"]
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_the_project_allows_what_the_applications_render(environment: str) -> None:
-    projects = {doc["metadata"]["name"]: doc["spec"] for doc in documents(DEPLOY / "argocd" / "projects.yaml")}
+    projects = {doc["metadata"]["name"]: doc["spec"] for doc in by_kind(bootstrap(), "AppProject")}
     for app in applications(environment):
         project = projects[app["spec"]["project"]]
         assert app["spec"]["source"]["repoURL"] in project["sourceRepos"]
@@ -265,6 +295,7 @@ def test_every_argocd_object_in_deploy_is_created(argocd: ControlPlane) -> None:
     objects = deploy_objects()
     kinds = sorted(obj["kind"] for obj in objects)
     assert kinds == ["AppProject"] * 2 + ["Application"] * 6 + ["ConfigMap"]
+    assert {obj["metadata"]["namespace"] for obj in objects} == {"argocd"}
     for obj in objects:
         result = argocd.kubectl("create", "-f", "-", "-o", "json", input=json.dumps(obj), check=False)
         assert result.returncode == 0, f"{obj['kind']}/{obj['metadata']['name']} refused: {result.stderr}"

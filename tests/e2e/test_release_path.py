@@ -14,12 +14,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from harness.charts import expand, panel_queries
@@ -32,9 +30,18 @@ from harness.paths import REPO_ROOT
 from harness.prometheus import NOT_BUILT as PROMETHEUS_NOT_BUILT
 from harness.prometheus import kubernetes_pods_job, prometheus_server
 from harness.releases import condition, head_revision, revision
+from tests.e2e.reads import (
+    RELEASE,
+    get_json,
+    migration_jobs,
+    parse_time,
+    pods,
+    schema_revision,
+    service_url,
+    wait_phase,
+)
 
 CHART = REPO_ROOT / "charts" / "bosun"
-RELEASE = "bosun"  # as the README's `helm install bosun charts/bosun ...`
 SECRET = "bosun-secrets"
 REVISION_2 = "e2e0000000a2"
 # The load test's Admin user: a superuser made with `bosun create-superuser` in a pod, its login in a Secret.
@@ -57,64 +64,6 @@ class Install:
 
     def image(self, tag: str | None = None) -> str:
         return f"{self.repository}:{tag or self.tag}"
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def get_json(plane: ControlPlane, *args: str) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(plane.kubectl("get", *args, "-o", "json").stdout)
-    return body
-
-
-def release_status(plane: ControlPlane, namespace: str) -> dict[str, Any]:
-    return get_json(plane, "apprelease", RELEASE, "-n", namespace)
-
-
-def wait_phase(
-    plane: ControlPlane,
-    namespace: str,
-    phase: str,
-    image: str | None = None,
-    timeout: float = 300,
-    seen: list[str] | None = None,
-) -> dict[str, Any]:
-    """Until the release reaches `phase` for its current generation (and image); records every phase passed."""
-    deadline = time.monotonic() + timeout
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        body = release_status(plane, namespace)
-        status = body.get("status") or {}
-        if seen is not None and status.get("phase") and (not seen or seen[-1] != status["phase"]):
-            seen.append(status["phase"])
-        current = status.get("observedGeneration") == body["metadata"]["generation"]
-        if current and status.get("phase") == phase and (image is None or status.get("currentImage") == image):
-            return body
-        time.sleep(0.25)
-    raise AssertionError(f"AppRelease not {phase} in {timeout}s: {json.dumps(body.get('status'), indent=1)}")
-
-
-def service_url(plane: ControlPlane, namespace: str) -> str:
-    service = get_json(plane, "service", RELEASE, "-n", namespace)
-    return f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
-
-
-def pods(plane: ControlPlane, namespace: str, selector: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = get_json(plane, "pods", "-n", namespace, "-l", selector)["items"]
-    return items
-
-
-def migration_jobs(plane: ControlPlane, namespace: str, image: str) -> list[dict[str, Any]]:
-    items = get_json(plane, "jobs", "-n", namespace)["items"]
-    return [j for j in items if j["spec"]["template"]["spec"]["containers"][0]["image"] == image]
-
-
-def schema_revision(node: Cluster, database: str) -> str:
-    with psycopg.connect(node.postgres.admin_url(database)) as conn:
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 class RequestLoop:
