@@ -78,11 +78,6 @@ class Page:
             self.call("Input.dispatchKeyEvent", type="keyDown", text=character, key=character)
             self.call("Input.dispatchKeyEvent", type="keyUp", key=character)
 
-    def screenshot(self, path: Path) -> None:
-        import base64
-
-        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
-
 
 @contextmanager
 def page(width: int = 1280, height: int = 900) -> Iterator[Page]:
