@@ -7,7 +7,7 @@ file holds exactly what runs: the transaction, the lock and statement timeouts, 
 file, and squawk checks the files with the committed rule set (migrations/squawk.toml). A revision that has to break
 a rule says so itself, with the reason, as a module-level mapping:
 
-    squawk_ignore = {"ban-drop-column": "tasks.legacy_flag: unread since release 1.4, see the README"}
+    squawk_ignore = {"ban-drop-column": "tasks.legacy_flag: unread since release 1.4"}
 
 That declaration is the only exception the lint honours: squawk's own `-- squawk-ignore` comments in the SQL are
 refused, and a declared rule that squawk no longer reports is an error (so stale exceptions do not pile up).

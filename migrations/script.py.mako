@@ -18,7 +18,7 @@ depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
 # This runs while the previous release still serves traffic, under lock_timeout and statement_timeout, in one
 # transaction with the other revisions of the same `bosun migrate`; `uv run poe lint-migrations` checks its SQL with
-# squawk (README: "Writing a migration"). Only add what the previous release does not read; rename or drop in a later
+# squawk (docs/writing-a-migration.md). Only add what the previous release does not read; rename or drop in a later
 # release. Worked example: a required, indexed `tasks.estimate` on a busy table, over three releases, so that no
 # statement holds a lock that blocks the table for longer than a catalog update.
 #

@@ -247,7 +247,7 @@ def test_promoting_an_existing_user_keeps_its_password(empty_url: str) -> None:
 
 
 def test_serve_help_says_host_and_port_are_read_by_every_server(capsys: pytest.CaptureFixture[str]) -> None:
-    """The development server reads HOST/PORT too (README: --host/--port win over them), not only --production."""
+    """The development server reads HOST/PORT too (--host/--port win over them), not only --production."""
     assert run("serve", "--help")[0] == 0
     usage = " ".join(capsys.readouterr().out.split())
     assert "with --production: HOST" not in usage
@@ -310,12 +310,12 @@ def test_a_second_dev_server_harms_nothing(tmp_path: Path) -> None:
     assert not (data_dir / "postmaster.pid").exists(), "the last server to leave did not stop the database"
 
 
-def test_readme_names_every_poe_task_once() -> None:
-    """The README's "Other tasks" paragraph lists each task of pyproject.toml exactly once (no merged duplicate)."""
+def test_docs_name_every_poe_task_once() -> None:
+    """Getting started's "Other tasks" paragraph lists each task of pyproject.toml once (no merged duplicate)."""
     root = Path(__file__).resolve().parents[1]
     tasks = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["poe"]["tasks"])
-    readme = (root / "README.md").read_text()
-    paragraph = readme[readme.index("Other tasks (`uv run poe <task>`)") :].split("\n\n", 1)[0]
+    page = (root / "docs" / "getting-started.md").read_text()
+    paragraph = page[page.index("Other tasks (`uv run poe <task>`)") :].split("\n\n", 1)[0]
     named = [name for name in re.findall(r"`([\w-]+)`", paragraph) if name in tasks]
     assert sorted(named) == sorted(tasks), paragraph
     assert paragraph.count("CI runs `.ci/run`") == 1

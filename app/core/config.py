@@ -62,79 +62,166 @@ class Settings(BaseSettings):
 
     # hide_input_in_errors: a validation error (and a traceback that carries it) never repeats a value, which may be
     # a secret or a URL with a password.
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True)
+    # use_attribute_docstrings: the docstring under each setting is its description (the generated reference shows it).
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True, use_attribute_docstrings=True
+    )
 
     ENVIRONMENT: Environment = Environment.development
+    """Where the service runs; production enforces the rules listed below."""
     DEBUG: bool = False
+    """FastAPI debug mode (tracebacks in error responses); must be off in production."""
     PROJECT_NAME: str = "Bosun"
+    """Title of the API and signature of the emails."""
 
     DATABASE_URL: SecretStr | None = None
+    """The PostgreSQL server: `postgresql://`, `postgres://` or `postgresql+psycopg://` (also `+psycopg2` and
+    `+asyncpg`, mapped to psycopg 3). Unset: `bosun serve` starts an embedded PostgreSQL; every other command refuses to
+    start.
+    """
     DB_POOL_SIZE: int = Field(default=10, ge=1, le=100)
+    """Database connections each worker keeps open (see Connections on the Configuration page)."""
     DB_MAX_OVERFLOW: int = Field(default=0, ge=0, le=100)
+    """Connections a worker may open beyond DB_POOL_SIZE in a burst, closed again after use."""
     DB_POOL_TIMEOUT: float = Field(default=10.0, gt=0, le=120)
+    """Seconds a request waits for a pooled connection before it is answered 503."""
     DB_CONNECT_TIMEOUT: int = Field(default=5, ge=1, le=60)
+    """Seconds to wait for a new database connection."""
     # Migrations run while the previous version serves traffic: a statement waiting for a lock queues every request
     # behind it, so it gives up quickly; one that runs too long is cancelled. Seconds; at least 1 ms (0 would mean
     # "no timeout" to PostgreSQL).
     MIGRATION_LOCK_TIMEOUT: float = Field(default=5.0, ge=0.001, le=600)
+    """Seconds a migration statement may wait for a lock before it gives up (PostgreSQL `lock_timeout`), so it never
+    queues every request behind it.
+    """
     MIGRATION_STATEMENT_TIMEOUT: float = Field(default=300.0, ge=0.001, le=24 * 3600)
+    """Seconds one migration statement may run before it is cancelled (PostgreSQL `statement_timeout`); raise it for a
+    release with a long backfill or index build.
+    """
 
     SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    """Signs local access tokens. Production needs a random value of at least 32 characters; `bosun serve` replaces the
+    default with a generated key kept in `.bosun/secret_key` (mode 0600).
+    """
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=60, ge=1, le=60 * 24 * 30)
+    """Lifetime of local access tokens, in minutes."""
 
     # Failed logins allowed within the window before a lock-out (429; local auth): per account from one client
     # address (low: the owner's own typos), per account from anywhere (high: only a distributed attack reaches it,
     # so a stranger cannot lock the owner out), and per client address (one address trying many accounts).
     LOGIN_FAILURES_PER_ACCOUNT_AND_CLIENT: int = Field(default=5, ge=1, le=1000)
+    """Failed logins allowed per email from one client address within the window before that address is locked out of
+    that account.
+    """
     LOGIN_FAILURES_PER_ACCOUNT: int = Field(default=100, ge=1, le=100_000)
+    """Failed logins allowed per email from every address within the window (at least
+    LOGIN_FAILURES_PER_ACCOUNT_AND_CLIENT; only an attack from many addresses reaches it). Counted in the database:
+    shared by every worker and replica.
+    """
     LOGIN_FAILURES_PER_CLIENT: int = Field(default=100, ge=1, le=100_000)
+    """Failed logins allowed per client address over every email within the window. Behind a proxy, let the server see
+    the client's address.
+    """
     LOGIN_FAILURE_WINDOW_SECONDS: int = Field(default=900, ge=1, le=86_400)
+    """The window failed logins are counted in, and the length of the first lock-out."""
     # A lock-out lasts the window, doubled for each earlier one of the same counter still remembered (until this
     # long after it ended), and never longer than this.
     LOGIN_LOCKOUT_MAX_SECONDS: int = Field(default=86_400, ge=1, le=7 * 86_400)
+    """The longest lock-out (each doubles the last while they follow each other), and how long an ended one is
+    remembered; at least the window.
+    """
 
     # How long an emailed team invitation can be accepted.
     INVITATION_EXPIRE_DAYS: int = Field(default=7, ge=1, le=90)
+    """How long an emailed team invitation can be accepted, in days."""
     # The web page invitation emails link to, with the token in the URL's fragment (which browsers never send to a
     # server, so no access log records it). Unset: the email carries the token alone.
     WEB_APP_URL: str | None = Field(default=None, max_length=2000)
+    """The web page invitation emails link to, as `<WEB_APP_URL>#invitation=<token>` (a fragment: browsers never send it
+    to a server). A path and query are kept, a fragment or credentials are refused. Unset: the email carries the token
+    alone.
+    """
 
     AUTH_MODE: AuthMode = AuthMode.local
+    """`local`: sign-up, passwords and HS256 tokens; `jwks`: managed auth (Clerk, PropelAuth, any OIDC issuer), which
+    needs JWKS_URL and JWT_ISSUER.
+    """
     JWKS_URL: str | None = None
+    """`jwks` mode: the provider's key set (RS256/ES256 keys)."""
     JWT_ISSUER: str | None = None
+    """`jwks` mode: the required `iss` claim."""
     JWT_AUDIENCE: str | None = None
+    """`jwks` mode: the required `aud` claim, when set."""
     JWT_AUTHORIZED_PARTIES: Annotated[list[str], NoDecode] = []
+    """`jwks` mode: the allowed `azp` values (Clerk), as a JSON list or comma-separated; empty: any."""
     JWKS_CACHE_SECONDS: int = Field(default=300, ge=1)
+    """How long fetched keys are trusted before they are fetched again."""
     USER_CACHE_SECONDS: float = Field(default=5.0, ge=0, le=300)
+    """Read-only requests (GET) may reuse the user a local token names, as read up to this long ago (`0`: never). Bounds
+    how stale a read can be about its caller (see the Configuration page).
+    """
     JWKS_REFRESH_COOLDOWN_SECONDS: float = Field(default=30, ge=0)
+    """Least time between refetches of the key set triggered by an unknown `kid`."""
 
     MAX_REQUEST_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    """Larger request bodies get 413 (by `Content-Length`, or while reading)."""
 
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []
+    """Browser origins allowed to call the API, as a JSON list or comma-separated; empty allows none. Each is
+    `scheme://host[:port]`, without a path, query or credentials.
+    """
     EXPOSE_QUERY_COUNT: bool | None = None
+    """Add the `X-Query-Count` header (SQL statements of the request) to responses. Unset: on in development and test,
+    off elsewhere.
+    """
 
     SMTP_HOST: str | None = None
+    """The mail server. Unset: emails are logged, not sent."""
     SMTP_PORT: int = Field(default=587, ge=1, le=65535)
+    """The mail server's port."""
     SMTP_USER: str | None = None
+    """SMTP login name, used when SMTP_PASSWORD is set too."""
     SMTP_PASSWORD: SecretStr | None = None
+    """SMTP password, used when SMTP_USER is set too."""
     SMTP_STARTTLS: bool = True
+    """Upgrade a plain connection with STARTTLS (not together with SMTP_SSL)."""
     SMTP_SSL: bool = False
+    """TLS from the start of the connection (not together with SMTP_STARTTLS)."""
     SMTP_TIMEOUT: float = Field(default=10.0, gt=0, le=120)
+    """Seconds before giving up on the mail server (a request never waits for it)."""
     EMAIL_FROM: str = "Bosun <noreply@localhost>"
+    """Sender of the notifications."""
 
     HOST: str = "127.0.0.1"
+    """Where the API listens, for `bosun serve` too (`--host` wins); the image sets `0.0.0.0`."""
     PORT: int = Field(default=8000, ge=1, le=65535)
+    """The API's port, for `bosun serve` too (`--port` wins); a port in use stops start-up with one line naming the
+    setting.
+    """
     # Unset: 9100 in staging and production; off in development and test, so two dev servers never collide.
     METRICS_PORT: int | None = Field(default=None, ge=0, le=65535)
+    """Prometheus `/metrics` on its own port (`0`: off); must differ from PORT. Unset: 9100 in staging and production,
+    off in development and test (so two dev servers never collide).
+    """
     WEB_CONCURRENCY: int | None = Field(default=None, ge=1, le=64)
+    """gunicorn worker processes. Unset: one per usable CPU, at most 8."""
     WORKER_TIMEOUT: int = Field(default=60, ge=5, le=3600)
+    """Seconds a silent worker may take before gunicorn replaces it."""
     GRACEFUL_TIMEOUT: int = Field(default=30, ge=1, le=3600)
+    """Seconds in-flight requests get to finish after SIGTERM."""
     KEEPALIVE: int = Field(default=5, ge=1, le=300)
+    """Seconds an idle keep-alive connection stays open."""
     MAX_REQUESTS: int = Field(default=10000, ge=0)
+    """Requests after which a worker is recycled (`0`: never)."""
     MAX_REQUESTS_JITTER: int = Field(default=1000, ge=0)
+    """Random extra requests added to MAX_REQUESTS per worker, so workers are not recycled together."""
 
     LOG_LEVEL: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    """Level of the service's logs (any case)."""
     LOG_FORMAT: LogFormat | None = None
+    """`json`: one JSON object per line; `text`: short readable lines. Unset: json in staging and production, text
+    elsewhere.
+    """
 
     @field_validator("CORS_ORIGINS", "JWT_AUTHORIZED_PARTIES", mode="before")
     @classmethod

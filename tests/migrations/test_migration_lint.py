@@ -16,7 +16,8 @@ from harness.squawk import NOT_BUILT, built
 
 pytestmark = pytest.mark.skipif(not built(), reason=NOT_BUILT)
 
-# The README's expand/contract example (also in migrations/script.py.mako): three releases, on an existing table.
+# The expand/contract example of docs/writing-a-migration.md (also in migrations/script.py.mako): three releases,
+# on an existing table.
 SAFE_REQUIRED_COLUMN = [
     'op.add_column("tasks", sa.Column("estimate", sa.BigInteger(), nullable=True))',
     """
