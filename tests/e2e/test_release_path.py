@@ -36,6 +36,7 @@ from tests.e2e.reads import (
     migration_jobs,
     parse_time,
     pods,
+    release_status,
     schema_revision,
     service_url,
     wait_phase,
@@ -312,7 +313,8 @@ def test_invalid_settings_are_refused_at_apply_and_a_setting_gone_bad_later_chan
         plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
     # What admission cannot know: the settings ConfigMap edited by hand after the release was accepted.
-    settings_map = f"{RELEASE}-settings"
+    template = release_status(plane, install.namespace)["spec"]["template"]["spec"]["containers"][0]
+    (settings_map,) = [s["configMapRef"]["name"] for s in template["envFrom"] if "configMapRef" in s]
     jobs_before = {j["metadata"]["name"] for j in get_json(plane, "jobs", "-n", install.namespace)["items"]}
     original = get_json(plane, "configmap", settings_map, "-n", install.namespace)["data"]
     patch = json.dumps({"data": {"DB_POOL_SIZE": "-3"}})

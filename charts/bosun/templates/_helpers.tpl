@@ -70,3 +70,9 @@ app.kubernetes.io/part-of: bosun
       {{- include "bosun.loadtestSelectorLabels" . | nindent 6 }}
 {{- end }}
 {{- end -}}
+
+{{/* The settings ConfigMap, named after its content: a new set of settings is a new ConfigMap, so one the admission
+webhook refuses never replaces the one running pods were started with. */}}
+{{- define "bosun.settingsConfigMap" -}}
+{{- printf "%s-settings-%s" (include "bosun.fullname" .) (include "bosun.settings" . | sha256sum | trunc 10) -}}
+{{- end -}}
