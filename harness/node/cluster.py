@@ -394,7 +394,7 @@ def _stop(layout: Layout) -> None:
     for name in ("kube-controller-manager", "kube-scheduler"):  # nothing recreates the pods deleted next
         step(f"stopping {name}", lambda name=name: stop_part(name))  # type: ignore[misc]
     step("deleting the pods", delete_pods)
-    for name in ("kubelet", "kube-proxy", "coredns", "postgres"):
+    for name in ("kubelet", "kube-proxy", "coredns", "postgres", "git-daemon"):
         step(f"stopping {name}", lambda name=name: stop_part(name))  # type: ignore[misc]
     step("removing containers", remove_containers)
     step("stopping containerd", lambda: stop_part("containerd"))
