@@ -214,7 +214,11 @@ def prune(key: str) -> None:
     for folder in folders:
         if folder.name not in kept:
             shutil.rmtree(folder, ignore_errors=True)
-    listed = run_logged("podman", "images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    try:
+        listed = run_logged("podman", "images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    except ImageError as error:  # another build changing the store under it: prune next time
+        print(f"images: not pruned this time ({error})", file=sys.stderr)
+        return
     old = stale(listed, kept)
     for reference in old:  # one by one: an image a container still uses stays
         subprocess.run(["podman", "rmi", reference], capture_output=True)

@@ -6,7 +6,7 @@ What `up` does, each step idempotent (a second `up` finds everything in place):
 2. the served repository: the node's Git server (`poe cluster up`) gets `bosun.git`, this checkout's commit as `main`
    (only when it does not exist yet: after that, it is the environments' Git and changes by commits).
 3. Argo CD from its own core install manifest (`argocd.install_objects`), then deploy/argocd/argocd-cm.yaml the way
-   the README applies it, and a faster Git poll for one machine.
+   docs/releasing.md applies it, and a faster Git poll for one machine.
 4. what the environments need from outside Git: the Prometheus Operator's CRDs (ServiceMonitor, PrometheusRule),
    each environment's database and Secrets (the secret store's part), the clusters `staging` and `production`.
 5. `helm upgrade --install bosun-gitops deploy/argocd` with this node's values; waits until both roots and their
@@ -36,7 +36,7 @@ from harness.paths import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
 RELEASE = "bosun-gitops"
-FIELD_MANAGER = "bosun"  # as the README's `kubectl apply --server-side --field-manager=bosun`
+FIELD_MANAGER = "bosun"  # as docs/releasing.md's `kubectl apply --server-side --field-manager=bosun`
 # How often Argo CD looks at Git here (its default is 120 s plus jitter); a Git webhook does this job in production.
 RECONCILIATION = "15s"
 MANAGER_ACCOUNT = "argocd-manager"  # the identity `argocd cluster add` creates in a registered cluster
@@ -83,7 +83,7 @@ def install_argocd(plane: ControlPlane) -> None:
                   input=json.dumps(listing))  # fmt: skip
     for crd in crds:
         plane.wait_established(crd["metadata"]["name"])
-    # Before the workloads (they read the poll interval when they start): the README's step as written there, and
+    # Before the workloads (they read the poll interval when they start): the documented step as written there, and
     # this machine's poll interval under a manager of its own.
     readme_step = ("apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "deploy/argocd/argocd-cm.yaml")
     plane.kubectl(*readme_step[:-1], str(REPO_ROOT / readme_step[-1]))

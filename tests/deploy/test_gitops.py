@@ -42,7 +42,7 @@ def documents(path: Path) -> list[dict[str, Any]]:
 
 
 def bootstrap(*extra: str) -> list[dict[str, Any]]:
-    """What `helm upgrade --install bosun-gitops deploy/argocd --namespace argocd` creates (README, Releasing)."""
+    """What `helm upgrade --install bosun-gitops deploy/argocd --namespace argocd` creates (docs/releasing.md)."""
     return render(DEPLOY / "argocd", *extra, release="bosun-gitops", namespace="argocd")
 
 
