@@ -14,7 +14,7 @@ from app.models.teams import Team, TeamPublic
 from app.services import invitations as invitations_service
 from app.services.notifications import send_invitation_email
 
-router = APIRouter(prefix=API_PREFIX, tags=["invitations"], responses=problem_responses(401, 422))
+router = APIRouter(prefix=API_PREFIX, tags=["invitations"])
 
 
 def _public(invitation: Invitation, team: Team) -> InvitationPublic:
@@ -25,7 +25,7 @@ def _public(invitation: Invitation, team: Team) -> InvitationPublic:
     "/teams/{team_id}/invitations",
     response_model=InvitationPublic,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problem_responses(403, 404, 409),
+    responses=problem_responses(403, 409),
 )
 async def create_invitation(
     session: SessionDep,
@@ -49,7 +49,7 @@ async def create_invitation(
 @router.get(
     "/teams/{team_id}/invitations",
     response_model=Page[InvitationPublic],
-    responses=problem_responses(403, 404),
+    responses=problem_responses(403),
 )
 async def list_invitations(
     session: SessionDep, user: CurrentUser, team_id: uuid.UUID, page: PaginationDep
@@ -64,7 +64,7 @@ async def list_invitations(
 @router.delete(
     "/teams/{team_id}/invitations/{invitation_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(403, 404),
+    responses=problem_responses(403),
 )
 async def revoke_invitation(
     session: SessionDep, user: CurrentUser, team_id: uuid.UUID, invitation_id: uuid.UUID
