@@ -3,7 +3,7 @@
 import uuid
 from datetime import timedelta
 
-from fastapi import APIRouter, BackgroundTasks, status
+from fastapi import APIRouter, BackgroundTasks, Response, status
 
 from app.api.deps import CurrentUser, PaginationDep, SessionDep, SettingsDep, VerifiedEmail
 from app.api.errors import problem_responses
@@ -51,14 +51,12 @@ async def create_invitation(
     response_model=Page[InvitationPublic],
     responses=problem_responses(403),
 )
-async def list_invitations(
-    session: SessionDep, user: CurrentUser, team_id: uuid.UUID, page: PaginationDep
-) -> Page[InvitationPublic]:
+async def list_invitations(session: SessionDep, user: CurrentUser, team_id: uuid.UUID, page: PaginationDep) -> Response:
     """The team's pending invitations (not accepted, revoked or expired), newest first (owners and admins)."""
-    team, invitations, total = await invitations_service.list_pending(
+    invitations, total = await invitations_service.list_pending(
         session, team_id, user, limit=page.limit, offset=page.offset
     )
-    return page.page([_public(invitation, team) for invitation in invitations], total)
+    return page.json_page(invitations, total)
 
 
 @router.delete(

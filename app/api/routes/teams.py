@@ -2,7 +2,7 @@
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from app.api.deps import CurrentUser, PaginationDep, SessionDep
 from app.api.errors import problem_responses
@@ -27,10 +27,10 @@ async def create_team(session: SessionDep, user: CurrentUser, data: TeamCreate) 
 
 
 @router.get("", response_model=Page[TeamPublic])
-async def list_teams(session: SessionDep, user: CurrentUser, page: PaginationDep) -> Page[TeamPublic]:
+async def list_teams(session: SessionDep, user: CurrentUser, page: PaginationDep) -> Response:
     """The caller's teams, newest first."""
-    rows, total = await teams_service.list_teams(session, user, limit=page.limit, offset=page.offset)
-    return page.page([_public(team, role) for team, role in rows], total)
+    teams, total = await teams_service.list_teams(session, user, limit=page.limit, offset=page.offset)
+    return page.json_page(teams, total)
 
 
 @router.get("/{team_id}", response_model=TeamDetail)

@@ -72,7 +72,7 @@ async def list_my_tasks(
 
 
 @router.get("", response_model=Page[UserPublic], responses=problem_responses(403))
-async def list_users(session: SessionDep, _: Superuser, page: PaginationDep) -> Page[UserPublic]:
+async def list_users(session: SessionDep, _: Superuser, page: PaginationDep) -> Response:
     """Every user (superusers only)."""
     users, total = await users_service.list_users(session, limit=page.limit, offset=page.offset)
-    return page.page([UserPublic.model_validate(user) for user in users], total)
+    return page.json_page(users, total)
