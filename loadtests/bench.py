@@ -41,6 +41,7 @@ from harness.paths import REPO_ROOT
 from harness.postgres import create_database, drop_database, libpq_url, postgres_server
 from harness.seed import Dataset, DataSize, seed
 from loadtests import checks
+from loadtests.options import check_ranges, parser_for
 
 LUA_SCRIPT = Path(__file__).with_name("wrk_report.lua")
 WRK_TIMEOUT_S = 2  # wrk's default: a request slower than this counts as a time-out
@@ -494,9 +495,7 @@ def render_table(report: Report) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_for("bench", __doc__)
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (default 1)")
     parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
     parser.add_argument("--duration", type=int, default=5, help="seconds of load per endpoint (default 5)")
@@ -520,10 +519,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if not sep or not name.isidentifier() or "\x00" in value:
             parser.error(f"--set takes NAME=VALUE, not {item!r}")
         args.settings[name] = value
-    for name, low, high in (("workers", 1, 64), ("concurrency", 1, 10000), ("duration", 1, 3600), ("repeat", 1, 100)):
-        value = getattr(args, name)
-        if not low <= value <= high:
-            parser.error(f"--{name} must be from {low} to {high}, not {value}")
+    check_ranges(
+        parser, args, (("workers", 1, 64), ("concurrency", 1, 10000), ("duration", 1, 3600), ("repeat", 1, 100))
+    )
     return args
 
 

@@ -240,9 +240,12 @@ class Journeys(FastHttpUser):
         )
         return None if user is None else str(user["id"])
 
-    def etag_of(self, task_id: str) -> str | None:
-        response = self.call("GET", "/api/v1/tasks/{task_id}", task_id=task_id)
-        return None if response is None else str(response.headers["ETag"])
+    def write_task(self, method: str, task_id: str, **kwargs: Any) -> None:
+        """Change or delete a task at the version just read (its ETag as If-Match)."""
+        read = self.call("GET", "/api/v1/tasks/{task_id}", task_id=task_id)
+        if read is not None:
+            headers = {"If-Match": str(read.headers["ETag"])}
+            self.call(method, "/api/v1/tasks/{task_id}", task_id=task_id, headers=headers, **kwargs)
 
 
 class TeamWork(Journeys):
@@ -408,47 +411,21 @@ class TeamWork(Journeys):
     def update_task(self) -> None:
         if not self.own_tasks:
             return
-        task_id = self.rng.choice(self.own_tasks)
-        etag = self.etag_of(task_id)
-        if etag is not None:
-            change = {"status": self.rng.choice(STATUSES), "priority": self.rng.choice(PRIORITIES)}
-            self.call(
-                "PATCH",
-                "/api/v1/tasks/{task_id}",
-                task_id=task_id,
-                body=change,
-                headers={"If-Match": etag},
-            )
+        change = {"status": self.rng.choice(STATUSES), "priority": self.rng.choice(PRIORITIES)}
+        self.write_task("PATCH", self.rng.choice(self.own_tasks), body=change)
 
     @task(1)
     def reassign_task(self) -> None:
         if not self.teammates or len(self.own_tasks) < 2:
             return
         task_id = self.own_tasks.pop(0)  # handed over: never written here again
-        etag = self.etag_of(task_id)
-        if etag is not None:
-            self.call(
-                "PATCH",
-                "/api/v1/tasks/{task_id}",
-                task_id=task_id,
-                body={"assignee_id": self.rng.choice(self.teammates)},
-                headers={"If-Match": etag},
-            )
+        self.write_task("PATCH", task_id, body={"assignee_id": self.rng.choice(self.teammates)})
 
     @task(1)
     def delete_task(self) -> None:
         if len(self.own_tasks) < 2:
             return
-        task_id = self.own_tasks.pop()
-        etag = self.etag_of(task_id)
-        if etag is not None:
-            self.call(
-                "DELETE",
-                "/api/v1/tasks/{task_id}",
-                task_id=task_id,
-                ok=(204,),
-                headers={"If-Match": etag},
-            )
+        self.write_task("DELETE", self.own_tasks.pop(), ok=(204,))
 
 
 class Member(TeamWork):
