@@ -12,6 +12,8 @@ takes about one request.
 With preload the master imports what a worker needs once, so a replacement worker serves within milliseconds: the
 HTTP protocol and event loop are imported here (uvicorn would import them in each worker as it starts), and
 websockets are off (the API has none).
+The drain reads uvicorn's server and connection state, which is not public API: the names used are checked in
+tests/test_library_internals.py.
 """
 
 import asyncio

@@ -158,6 +158,19 @@ def worker_gunicorn_worker() -> bool:
     )
 
 
+def gunicorn_conf_hooks() -> bool:
+    from gunicorn import glogging
+    from gunicorn.app.base import BaseApplication
+    from gunicorn.arbiter import Arbiter
+
+    return (
+        assigns(Arbiter, "app")  # when_ready's server.app.wsgi(): the preloaded app
+        and parameters(BaseApplication.wsgi) == ["self"]
+        and parameters(glogging.Logger.setup) == ["self", "cfg"]
+        and assigns(glogging.Logger.__init__, "error_log")
+    )
+
+
 def telemetry_engine_tracer() -> bool:
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 
@@ -220,6 +233,9 @@ INTERNALS = [
         "app/worker.py",
         "UvicornWorker.CONFIG_KWARGS/handle_exit/sockets/wsgi",
         worker_gunicorn_worker,
+    ),
+    Internal(
+        "gunicorn", "app/gunicorn_conf.py", "Arbiter.app.wsgi(), glogging.Logger.setup/error_log", gunicorn_conf_hooks
     ),
     Internal(
         "opentelemetry-instrumentation-sqlalchemy",

@@ -151,7 +151,7 @@ def _is_json(content_type: str) -> bool:
 
 async def require_json_body(request: Request) -> None:
     """A route that reads a JSON body answers 415 to another declared type (FastAPI would say 'field required')."""
-    body_field = getattr(request.scope.get("route"), "body_field", None)
+    body_field = getattr(request.scope.get("route"), "body_field", None)  # tests/test_library_internals.py
     if body_field is None or isinstance(body_field.field_info, params.Form):
         return
     content_type = request.headers.get("content-type")
