@@ -38,7 +38,7 @@ async def create_project(
     return _public(project, TaskCounts())
 
 
-@router.get("/projects", response_model=Page[ProjectPublic])
+@router.get("/projects", response_model=Page[ProjectPublic], responses=problem_responses(404))  # ?team_id= not yours
 async def list_projects(
     session: SessionDep,
     user: CurrentUser,

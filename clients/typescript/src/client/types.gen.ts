@@ -1426,6 +1426,10 @@ export type ProjectsListProjectsErrors = {
      */
     401: Problem;
     /**
+     * Not Found
+     */
+    404: Problem;
+    /**
      * Unprocessable Entity
      */
     422: Problem;
