@@ -13,10 +13,10 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy.exc import OperationalError
 
-from app.core.config import DEFAULT_SECRET_KEY, ConfigurationError, Settings, load_settings
+from app.core.config import DEFAULT_SECRET_KEY, ConfigurationError, Settings, load_settings, validation_problems
 from app.core.embedded_postgres import DEFAULT_DATA_DIR
 from app.core.ports import PortUnavailable, check_port_free
 
@@ -36,13 +36,16 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     sys.exit(128 + signum)
 
 
+def _pass_on(**values: str | int | None) -> None:
+    """Set these settings (None: leave it as it is) in the environment, the one way they reach the processes this
+    one starts: gunicorn, uvicorn's reload workers."""
+    os.environ.update({name: str(value) for name, value in values.items() if value is not None})
+
+
 def exec_production(args: argparse.Namespace) -> None:
     """Replace this process with gunicorn exactly as the image starts it."""
-    if args.host is not None:
-        os.environ["HOST"] = args.host
-    if args.port is not None:
-        os.environ["PORT"] = str(args.port)
-    load_settings(require_database=True)
+    _pass_on(HOST=args.host, PORT=args.port)
+    load_settings(require_database=True)  # a bad configuration fails here in one line, before gunicorn starts
     gunicorn = shutil.which("gunicorn", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if gunicorn is None:
         raise CommandError("gunicorn is not installed")
@@ -70,15 +73,12 @@ def _development_secret_key(data_dir: Path) -> str:
 
 def _serve_settings(args: argparse.Namespace) -> Settings:
     """The settings of the development server: --host/--port over HOST/PORT, a kept key over the default one."""
-    # The environment carries these to uvicorn's reload worker processes too.
-    if args.host is not None:
-        os.environ["HOST"] = args.host
-    if args.port is not None:
-        os.environ["PORT"] = str(args.port)
+    _pass_on(HOST=args.host, PORT=args.port)
     settings = load_settings()
     if settings.SECRET_KEY.get_secret_value() == DEFAULT_SECRET_KEY:
-        os.environ["SECRET_KEY"] = _development_secret_key(args.data_dir or DEFAULT_DATA_DIR)
-        settings = load_settings()
+        key = _development_secret_key(args.data_dir or DEFAULT_DATA_DIR)
+        _pass_on(SECRET_KEY=key)
+        settings = settings.model_copy(update={"SECRET_KEY": SecretStr(key)})
     try:
         check_port_free(settings.HOST, settings.PORT, "PORT or --port")
         if settings.metrics_port:
@@ -103,15 +103,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
             embedded = start_embedded_postgres(args.data_dir)
         except EmbeddedPostgresUnavailable as exc:
             raise CommandError(str(exc)) from exc
-        # The environment carries the URL to uvicorn's reload worker processes.
-        os.environ["DATABASE_URL"] = embedded.uri
+        _pass_on(DATABASE_URL=embedded.uri)
+        settings = settings.model_copy(update={"DATABASE_URL": SecretStr(embedded.uri)})
         print(f"Embedded PostgreSQL running: {embedded.uri}", file=sys.stderr)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it (and a closed terminal's SIGHUP) into SystemExit
     # so `finally` releases the database.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGHUP, _exit_on_signal)
     try:
-        _migrate(load_settings(require_database=True))
+        _migrate(settings)
         base = f"http://{settings.HOST}:{settings.PORT}"
         print(f"Bosun API: {base}/api/v1  interactive docs: {base}/docs", file=sys.stderr)
         uvicorn.run(
@@ -191,7 +191,7 @@ def _check_email(email: str) -> str:
     try:
         return str(TypeAdapter(NormalizedEmail).validate_python(email))
     except ValidationError as exc:
-        raise CommandError(f"email: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}") from exc
+        raise CommandError(f"email: {validation_problems(exc)}") from exc
 
 
 async def _promote(settings: Settings, email: str) -> str | None:
@@ -223,8 +223,7 @@ async def _create_superuser(settings: Settings, email: str, password: str) -> st
     try:
         data = UserCreate(email=email, password=password)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise CommandError(f"{error['loc'][0]}: {str(error['msg']).removeprefix('Value error, ')}") from exc
+        raise CommandError(validation_problems(exc)) from exc
     database = Database(settings)
     try:
         async with database.session() as session:

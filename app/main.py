@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, tracer_provider: "TracerProvide
     That provider is made in the lifespan, in the process that serves: gunicorn builds the app once in its master
     (preload) and forks the workers from it, and an exporter's thread does not survive fork.
     """
-    settings = settings or Settings.from_environment()
+    settings = settings or Settings()
     configure_logging(settings)
     traced = tracer_provider is not None or tracing_configured()
 

@@ -12,11 +12,15 @@ takes about one request.
 With preload the master imports what a worker needs once, so a replacement worker serves within milliseconds: the
 HTTP protocol and event loop are imported here (uvicorn would import them in each worker as it starts), and
 websockets are off (the API has none).
+The drain reads uvicorn's server and connection state, which is not public API: the names used are checked in
+tests/test_library_internals.py.
 """
 
 import asyncio
+import signal
 import sys
 from socket import socket
+from types import FrameType
 from typing import ClassVar
 
 import uvicorn.loops.uvloop
@@ -75,10 +79,15 @@ class DrainingServer(Server):
                 task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
         if not self.force_exit:
             await self.lifespan.shutdown()
-        # The drain did what a SIGTERM asks. uvicorn would raise it again once serving ends, and gunicorn's worker
-        # has reset its handler to the default: the process would die there, before gunicorn's exit hook flushes
-        # the worker's spans.
-        self._captured_signals.clear()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """uvicorn's, without keeping the signal to raise again once serving ends: the drain does what it asks."""
+        # Raised again, a SIGTERM would meet the default handler gunicorn's worker has reset: the process would
+        # die there, before gunicorn's exit hook flushes the worker's spans.
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl+C: stop waiting
+        else:
+            self.should_exit = True
 
 
 def _may_close(
@@ -102,10 +111,12 @@ class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
 
     CONFIG_KWARGS: ClassVar[dict[str, str]] = {"loop": "uvloop", "http": "httptools", "ws": "none"}
 
-    async def _serve(self) -> None:
+    def run(self) -> None:
         server = DrainingServer(config=self.config)
         self.config.app = server.closing_when_retiring(self.wsgi)
-        self._install_sigquit_handler()
-        await server.serve(sockets=self.sockets)
+        # gunicorn's quick shutdown (SIGQUIT) ends the worker as gunicorn asks, not at once by the default handler
+        # (what uvicorn-worker's own run installs: encode/uvicorn#1116).
+        signal.signal(signal.SIGQUIT, self.handle_exit)
+        server.run(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)

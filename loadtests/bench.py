@@ -13,6 +13,7 @@ Needs `wrk` (Debian: `apt-get install wrk`).
 
 import argparse
 import compileall
+import dataclasses
 import json
 import os
 import platform
@@ -27,12 +28,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
 import psycopg
-from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.migrations import upgrade
@@ -41,6 +40,8 @@ from harness.gunicorn import Server, gunicorn_server
 from harness.paths import REPO_ROOT
 from harness.postgres import create_database, drop_database, libpq_url, postgres_server
 from harness.seed import Dataset, DataSize, seed
+from loadtests import checks
+from loadtests.options import check_ranges, parser_for
 
 LUA_SCRIPT = Path(__file__).with_name("wrk_report.lua")
 WRK_TIMEOUT_S = 2  # wrk's default: a request slower than this counts as a time-out
@@ -147,39 +148,22 @@ def run_wrk(url: str, connections: int, seconds: float, headers: dict[str, str],
     )
 
 
-def scrape(metrics_url: str) -> list[Metric]:
-    return list(text_string_to_metric_families(httpx.get(metrics_url, timeout=10).text))
-
-
-def wait_until_idle(metrics_url: str, timeout: float = 30) -> None:
-    """Wait for the requests wrk left in flight when it stopped (their writes would race the next step)."""
+def wait_until_idle(metrics_url: str, timeout: float = 30) -> checks.Histogram:
+    """Wait for the requests wrk left in flight when it stopped (their writes would race the next step); the
+    statements histogram once they are done."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        text = httpx.get(metrics_url, timeout=10).text
         in_progress = sum(
             sample.value
-            for family in scrape(metrics_url)
+            for family in text_string_to_metric_families(text)
             if family.name == "http_requests_in_progress"
             for sample in family.samples
         )
         if in_progress <= 0:
-            return
+            return checks.parse_statements(text)
         time.sleep(0.1)
     raise BenchError(f"the service still had requests in progress {timeout:.0f} s after the load stopped")
-
-
-def statement_totals(metrics_url: str) -> dict[str, tuple[float, float]]:
-    """(sum, count) of http_request_db_queries per route, from one scrape."""
-    totals: dict[str, list[float]] = {}
-    for family in scrape(metrics_url):
-        if family.name != "http_request_db_queries":
-            continue
-        for sample in family.samples:
-            pair = totals.setdefault(sample.labels.get("route", ""), [0.0, 0.0])
-            if sample.name.endswith("_sum"):
-                pair[0] += sample.value
-            elif sample.name.endswith("_count"):
-                pair[1] += sample.value
-    return {route: (pair[0], pair[1]) for route, pair in totals.items()}
 
 
 def patch_target_count(concurrency: int) -> int:
@@ -252,13 +236,25 @@ def process_rss_mib(server: Server) -> tuple[float, float]:
     return (max(workers) / 2**20 if workers else 0.0), master.memory_info().rss / 2**20
 
 
-@dataclass
+@dataclass(frozen=True)
 class Measurement:
+    """One endpoint in one repeat."""
+
     result: WrkResult
-    statements: float | None
+    statements: float | None  # per request (None: the route counted no request)
     cpu_ms: float  # worker CPU per request: what a request costs, whatever else the machine runs
     db_cpu_ms: float | None  # PostgreSQL's CPU per request (None: the server is not on this machine)
     client_cpu_ms: float  # wrk's CPU per request
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """One start of the service with every endpoint loaded once."""
+
+    startup_s: float
+    results: dict[str, Measurement]  # by endpoint name
+    worker_rss_mib: float  # the largest worker's, after load
+    master_rss_mib: float
 
 
 def one_repeat(
@@ -268,7 +264,7 @@ def one_repeat(
     args: argparse.Namespace,
     workdir: Path,
     postmaster: psutil.Process | None,
-) -> dict[str, Any]:
+) -> Repeat:
     """Start the service, load each endpoint once, stop it."""
     with gunicorn_server(database_url, workdir, env={**SERVER_ENV, **args.settings}, workers=args.workers) as server:
         token_response = httpx.post(
@@ -294,25 +290,20 @@ def one_repeat(
                 env["BENCH_PATCH_FILE"] = str(targets)
                 patch_targets(database_url, data, patch_target_count(args.concurrency), targets)
             run_wrk(f"{server.api}{path}", args.concurrency, 1, headers, env)  # warm-up
-            wait_until_idle(server.metrics)
+            before = wait_until_idle(server.metrics)
             if endpoint.patch:
                 patch_targets(database_url, data, patch_target_count(args.concurrency), targets)
-            before = statement_totals(server.metrics)
             cpu_before, db_cpu_before = worker_cpu_seconds(server), database_cpu_seconds(postmaster)
             result = run_wrk(f"{server.api}{path}", args.concurrency, args.duration, headers, env)
-            wait_until_idle(server.metrics)
+            after = wait_until_idle(server.metrics)
             cpu = worker_cpu_seconds(server) - cpu_before
             db_cpu_after = database_cpu_seconds(postmaster)
             db_cpu = None if db_cpu_before is None or db_cpu_after is None else db_cpu_after - db_cpu_before
-            after = statement_totals(server.metrics)
-            sum_before, count_before = before.get(endpoint.route, (0.0, 0.0))
-            sum_after, count_after = after.get(endpoint.route, (0.0, 0.0))
-            requests = count_after - count_before
-            statements = (sum_after - sum_before) / requests if requests else None
-            ms_per_request = 1000 / requests if requests else 0.0
+            served = checks.between(before, after, endpoint.route)
+            ms_per_request = 1000 / served.requests if served.requests else 0.0
             results[endpoint.name] = Measurement(
                 result,
-                statements,
+                served.per_request,
                 cpu * ms_per_request,
                 None if db_cpu is None else db_cpu * ms_per_request,
                 result.cpu_s * ms_per_request,
@@ -320,51 +311,71 @@ def one_repeat(
             worker_rss = max(worker_rss, process_rss_mib(server)[0])
             print(f"  {endpoint.name}: {result.rps:,.0f} req/s, p99 {result.p99_ms:.0f} ms", file=sys.stderr)
         master_rss = process_rss_mib(server)[1]
-    return {"startup_s": server.ready_after, "results": results, "worker_rss": worker_rss, "master_rss": master_rss}
+    return Repeat(server.ready_after, results, worker_rss, master_rss)
 
 
-def spread(values: Sequence[float], digits: int = 1) -> dict[str, float]:
-    return {
-        "median": round(statistics.median(values), digits),
-        "min": round(min(values), digits),
-        "max": round(max(values), digits),
-    }
+@dataclass(frozen=True)
+class Spread:
+    """A figure over the repeats."""
+
+    median: float
+    min: float
+    max: float
 
 
-def summarise(repeats: list[dict[str, Any]], endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+def spread(values: Sequence[float], digits: int = 1) -> Spread:
+    return Spread(round(statistics.median(values), digits), round(min(values), digits), round(max(values), digits))
+
+
+@dataclass(frozen=True)
+class EndpointSummary:
+    """One endpoint over the repeats: medians (sums for errors and time-outs)."""
+
+    rps: Spread
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    ratio_to_healthz: float
+    queries: float | None  # SQL statements per request
+    cpu_ms: float
+    db_cpu_ms: float | None
+    client_cpu_ms: float
+    errors: int
+    timeouts: int
+
+
+def summarise(repeats: Sequence[Repeat], endpoints: Sequence[Endpoint]) -> dict[str, EndpointSummary]:
     """Medians over the repeats; ratios are taken within each repeat, then their median."""
-    summary: dict[str, Any] = {}
+    summary: dict[str, EndpointSummary] = {}
     for endpoint in endpoints:
-        runs: list[Measurement] = [repeat["results"][endpoint.name] for repeat in repeats]
-        ratios = [
-            repeat["results"][endpoint.name].result.rps / repeat["results"][HEALTHZ].result.rps for repeat in repeats
-        ]
+        runs = [repeat.results[endpoint.name] for repeat in repeats]
+        ratios = [repeat.results[endpoint.name].result.rps / repeat.results[HEALTHZ].result.rps for repeat in repeats]
         statements = [run.statements for run in runs if run.statements is not None]
         db_cpu = [run.db_cpu_ms for run in runs if run.db_cpu_ms is not None]
-        summary[endpoint.name] = {
-            "rps": spread([run.result.rps for run in runs]),
-            "p50_ms": round(statistics.median(run.result.p50_ms for run in runs), 1),
-            "p95_ms": round(statistics.median(run.result.p95_ms for run in runs), 1),
-            "p99_ms": round(statistics.median(run.result.p99_ms for run in runs), 1),
-            "ratio_to_healthz": round(statistics.median(ratios), 3),
-            "queries": round(statistics.median(statements), 2) if statements else None,
-            "cpu_ms": round(statistics.median(run.cpu_ms for run in runs), 3),
-            "db_cpu_ms": round(statistics.median(db_cpu), 3) if db_cpu else None,
-            "client_cpu_ms": round(statistics.median(run.client_cpu_ms for run in runs), 3),
-            "errors": sum(run.result.errors for run in runs),
-            "timeouts": sum(run.result.timeouts for run in runs),
-        }
+        summary[endpoint.name] = EndpointSummary(
+            rps=spread([run.result.rps for run in runs]),
+            p50_ms=round(statistics.median(run.result.p50_ms for run in runs), 1),
+            p95_ms=round(statistics.median(run.result.p95_ms for run in runs), 1),
+            p99_ms=round(statistics.median(run.result.p99_ms for run in runs), 1),
+            ratio_to_healthz=round(statistics.median(ratios), 3),
+            queries=round(statistics.median(statements), 2) if statements else None,
+            cpu_ms=round(statistics.median(run.cpu_ms for run in runs), 3),
+            db_cpu_ms=round(statistics.median(db_cpu), 3) if db_cpu else None,
+            client_cpu_ms=round(statistics.median(run.client_cpu_ms for run in runs), 3),
+            errors=sum(run.result.errors for run in runs),
+            timeouts=sum(run.result.timeouts for run in runs),
+        )
     return summary
 
 
 FULL_PAGE, ONE_ROW = "GET /api/v1/projects/{id}/tasks?limit=50", "GET /api/v1/projects/{id}/tasks?limit=1"
 
 
-def page_size_ratio(repeats: list[dict[str, Any]]) -> dict[str, float] | None:
+def page_size_ratio(repeats: Sequence[Repeat]) -> Spread | None:
     """Throughput of a 50-task page over a 1-task page, taken within each repeat (like the ratios to /healthz)."""
-    if not repeats or not {FULL_PAGE, ONE_ROW} <= repeats[0]["results"].keys():
+    if not repeats or not {FULL_PAGE, ONE_ROW} <= repeats[0].results.keys():
         return None
-    ratios = [repeat["results"][FULL_PAGE].result.rps / repeat["results"][ONE_ROW].result.rps for repeat in repeats]
+    ratios = [repeat.results[FULL_PAGE].result.rps / repeat.results[ONE_ROW].result.rps for repeat in repeats]
     return spread(ratios, 3)
 
 
@@ -388,59 +399,103 @@ def compile_bytecode() -> float:
     return time.monotonic() - started
 
 
-def machine(database_url: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Machine:
     """What the figures were measured on."""
+
+    cpus: int
+    load_average: list[float]
+    python: str
+    platform: str
+    postgresql: str | None
+    wrk: str | None
+    commit: str | None
+
+
+def machine(database_url: str) -> Machine:
     with psycopg.connect(libpq_url(database_url)) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     wrk_version = _output(["wrk", "--version"])
-    return {
-        "cpus": len(os.sched_getaffinity(0)),
-        "load_average": [round(value, 2) for value in os.getloadavg()],
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "postgresql": row[0] if row else None,
-        "wrk": wrk_version.split("Copyright")[0].strip() if wrk_version else None,
-        "commit": _output(["git", "describe", "--always", "--dirty"]),
-    }
+    return Machine(
+        cpus=len(os.sched_getaffinity(0)),
+        load_average=[round(value, 2) for value in os.getloadavg()],
+        python=platform.python_version(),
+        platform=platform.platform(),
+        postgresql=row[0] if row else None,
+        wrk=wrk_version.split("Copyright")[0].strip() if wrk_version else None,
+        commit=_output(["git", "describe", "--always", "--dirty"]),
+    )
 
 
-def render_table(report: dict[str, Any]) -> str:
-    config = report["config"]
+@dataclass(frozen=True)
+class Config:
+    """How the benchmark ran."""
+
+    workers: int
+    concurrency: int
+    duration: int
+    repeat: int
+    wrk_threads: int
+    wrk_timeout_s: int
+    settings: dict[str, str]
+    data: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Memory:
+    """RSS after load, in MiB."""
+
+    worker: Spread  # the largest worker's
+    master: Spread
+
+
+@dataclass(frozen=True)
+class Report:
+    """The benchmark's results (written as JSON with --json, field for field)."""
+
+    machine: Machine
+    config: Config
+    endpoints: dict[str, EndpointSummary]
+    page_size_ratio: Spread | None
+    startup_s: Spread
+    rss_mib: Memory
+
+
+def render_table(report: Report) -> str:
+    config = report.config
     lines = [
-        f"Bosun benchmark: {config['workers']} worker(s), {config['concurrency']} connections, "
-        f"{config['duration']} s x {config['repeat']} repeats; medians (min-max)",
+        f"Bosun benchmark: {config.workers} worker(s), {config.concurrency} connections, "
+        f"{config.duration} s x {config.repeat} repeats; medians (min-max)",
         f"{'endpoint':<42} {'req/s':>22} {'/healthz':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
         f"{'errors':>7} {'timeouts':>8} {'SQL/req':>8} {'CPU ms: app':>11} {'db':>5} {'wrk':>5}",
     ]
-    for name, row in report["endpoints"].items():
-        rps = row["rps"]
-        rps_text = f"{rps['median']:,.0f} ({rps['min']:,.0f}-{rps['max']:,.0f})"
-        queries = "-" if row["queries"] is None else f"{row['queries']:g}"
-        db_cpu = "-" if row["db_cpu_ms"] is None else f"{row['db_cpu_ms']:.2f}"
+    for name, row in report.endpoints.items():
+        rps = row.rps
+        rps_text = f"{rps.median:,.0f} ({rps.min:,.0f}-{rps.max:,.0f})"
+        queries = "-" if row.queries is None else f"{row.queries:g}"
+        db_cpu = "-" if row.db_cpu_ms is None else f"{row.db_cpu_ms:.2f}"
         lines.append(
-            f"{name:<42} {rps_text:>22} {row['ratio_to_healthz']:>9.1%} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} "
-            f"{row['p99_ms']:>8.1f} {row['errors']:>7} {row['timeouts']:>8} {queries:>8} {row['cpu_ms']:>11.2f} "
-            f"{db_cpu:>5} {row['client_cpu_ms']:>5.2f}"
+            f"{name:<42} {rps_text:>22} {row.ratio_to_healthz:>9.1%} {row.p50_ms:>8.1f} {row.p95_ms:>8.1f} "
+            f"{row.p99_ms:>8.1f} {row.errors:>7} {row.timeouts:>8} {queries:>8} {row.cpu_ms:>11.2f} "
+            f"{db_cpu:>5} {row.client_cpu_ms:>5.2f}"
         )
-    page_ratio = report.get("page_size_ratio")
+    page_ratio = report.page_size_ratio
     if page_ratio is not None:
         lines.append(
-            f"task list limit=50 vs limit=1 (same repeat): {page_ratio['median']:.0%} "
-            f"({page_ratio['min']:.0%}-{page_ratio['max']:.0%})"
+            f"task list limit=50 vs limit=1 (same repeat): {page_ratio.median:.0%} "
+            f"({page_ratio.min:.0%}-{page_ratio.max:.0%})"
         )
-    startup, rss = report["startup_s"], report["rss_mib"]
-    lines.append(f"start-up to the first 200 from /readyz: {startup['median']} s ({startup['min']}-{startup['max']})")
+    startup, rss = report.startup_s, report.rss_mib
+    lines.append(f"start-up to the first 200 from /readyz: {startup.median} s ({startup.min}-{startup.max})")
     lines.append(
-        f"RSS after load: largest worker {rss['worker']['median']} MiB ({rss['worker']['min']}-{rss['worker']['max']}),"
-        f" gunicorn master {rss['master']['median']} MiB"
+        f"RSS after load: largest worker {rss.worker.median} MiB ({rss.worker.min}-{rss.worker.max}),"
+        f" gunicorn master {rss.master.median} MiB"
     )
     return "\n".join(lines)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_for("bench", __doc__)
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (default 1)")
     parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
     parser.add_argument("--duration", type=int, default=5, help="seconds of load per endpoint (default 5)")
@@ -464,10 +519,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if not sep or not name.isidentifier() or "\x00" in value:
             parser.error(f"--set takes NAME=VALUE, not {item!r}")
         args.settings[name] = value
-    for name, low, high in (("workers", 1, 64), ("concurrency", 1, 10000), ("duration", 1, 3600), ("repeat", 1, 100)):
-        value = getattr(args, name)
-        if not low <= value <= high:
-            parser.error(f"--{name} must be from {low} to {high}, not {value}")
+    check_ranges(
+        parser, args, (("workers", 1, 64), ("concurrency", 1, 10000), ("duration", 1, 3600), ("repeat", 1, 100))
+    )
     return args
 
 
@@ -486,7 +540,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 data = seed(database_url, DATA)
                 info = machine(database_url)
                 postmaster = database_process(database_url)
-                repeats = []
+                repeats: list[Repeat] = []
                 for number in range(1, args.repeat + 1):
                     print(f"repeat {number}/{args.repeat}", file=sys.stderr)
                     with tempfile.TemporaryDirectory(prefix="bosun-bench-") as folder:
@@ -495,29 +549,29 @@ def main(argv: Sequence[str] | None = None) -> None:
                 drop_database(admin_url, database_url)
     except BenchError as exc:
         sys.exit(f"bench: {exc}")
-    report = {
-        "machine": info,
-        "config": {
-            "workers": args.workers,
-            "concurrency": args.concurrency,
-            "duration": args.duration,
-            "repeat": args.repeat,
-            "wrk_threads": 1,
-            "wrk_timeout_s": WRK_TIMEOUT_S,
-            "settings": args.settings,
-            "data": {"users": DATA.users, "projects": DATA.projects, "tasks": DATA.tasks},
-        },
-        "endpoints": summarise(repeats, endpoints),
-        "page_size_ratio": page_size_ratio(repeats),
-        "startup_s": spread([repeat["startup_s"] for repeat in repeats], 2),
-        "rss_mib": {
-            "worker": spread([repeat["worker_rss"] for repeat in repeats]),
-            "master": spread([repeat["master_rss"] for repeat in repeats]),
-        },
-    }
+    report = Report(
+        machine=info,
+        config=Config(
+            workers=args.workers,
+            concurrency=args.concurrency,
+            duration=args.duration,
+            repeat=args.repeat,
+            wrk_threads=1,
+            wrk_timeout_s=WRK_TIMEOUT_S,
+            settings=args.settings,
+            data={"users": DATA.users, "projects": DATA.projects, "tasks": DATA.tasks},
+        ),
+        endpoints=summarise(repeats, endpoints),
+        page_size_ratio=page_size_ratio(repeats),
+        startup_s=spread([repeat.startup_s for repeat in repeats], 2),
+        rss_mib=Memory(
+            worker=spread([repeat.worker_rss_mib for repeat in repeats]),
+            master=spread([repeat.master_rss_mib for repeat in repeats]),
+        ),
+    )
     print(render_table(report))
     if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        args.json.write_text(json.dumps(dataclasses.asdict(report), indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -162,7 +162,36 @@ def required_routes(budgets: Iterable[str], *, can_read_mail: bool) -> list[str]
 
 # Statement budgets from the service's histogram, where the X-Query-Count header is off (staging).
 
-Histogram = dict[str, dict[float, float]]  # route -> upper bound -> cumulative count
+
+@dataclass
+class RouteStatements:
+    """One route's statements-per-request histogram: cumulative request counts by upper bound, and the statements
+    all its requests ran."""
+
+    buckets: dict[float, float] = field(default_factory=dict)
+    statements: float = 0.0
+
+    @property
+    def requests(self) -> float:
+        return self.buckets.get(math.inf, 0.0)
+
+    @property
+    def per_request(self) -> float | None:
+        """The mean statements of a request (None: no request)."""
+        return self.statements / self.requests if self.requests else None
+
+    def since(self, earlier: "RouteStatements") -> "RouteStatements":
+        """The requests counted after `earlier` (the same route, scraped before)."""
+        buckets = {bound: count - earlier.buckets.get(bound, 0.0) for bound, count in self.buckets.items()}
+        return RouteStatements(buckets, self.statements - earlier.statements)
+
+    def add(self, other: "RouteStatements") -> None:
+        for bound, count in other.buckets.items():
+            self.buckets[bound] = self.buckets.get(bound, 0.0) + count
+        self.statements += other.statements
+
+
+Histogram = dict[str, RouteStatements]  # by route
 
 
 def metrics_targets(url: str) -> list[str]:
@@ -181,16 +210,18 @@ def metrics_targets(url: str) -> list[str]:
 
 
 def parse_statements(text: str) -> Histogram:
-    """The statements-per-request histogram's cumulative buckets, by route."""
+    """The statements-per-request histogram of one scrape, by route."""
     histogram: Histogram = {}
     for family in text_string_to_metric_families(text):
         if family.name != STATEMENTS_METRIC:
             continue
         for sample in family.samples:
+            route = histogram.setdefault(sample.labels.get("route", ""), RouteStatements())
             if sample.name.endswith("_bucket"):
-                route = histogram.setdefault(sample.labels.get("route", ""), {})
                 bound = float(sample.labels["le"])
-                route[bound] = route.get(bound, 0.0) + sample.value
+                route.buckets[bound] = route.buckets.get(bound, 0.0) + sample.value
+            elif sample.name.endswith("_sum"):
+                route.statements += sample.value
     return histogram
 
 
@@ -203,11 +234,14 @@ def scrape_statements(url: str, timeout: float = 10) -> Histogram:
                 text = response.read().decode()
         except OSError as exc:
             raise ConfigError(f"cannot scrape {target}: {exc}") from exc
-        for route, buckets in parse_statements(text).items():
-            into = total.setdefault(route, {})
-            for bound, count in buckets.items():
-                into[bound] = into.get(bound, 0.0) + count
+        for route, statements in parse_statements(text).items():
+            total.setdefault(route, RouteStatements()).add(statements)
     return total
+
+
+def between(before: Histogram, after: Histogram, route: str) -> RouteStatements:
+    """A route's requests after the `before` scrape up to the `after` one."""
+    return after.get(route, RouteStatements()).since(before.get(route, RouteStatements()))
 
 
 def route_budgets(budgets: Mapping[str, int]) -> dict[str, int]:
@@ -226,13 +260,12 @@ def check_statements(before: Histogram, after: Histogram, budgets: Mapping[str, 
     """
     problems = []
     for route, budget in sorted(route_budgets(budgets).items()):
-        buckets = after.get(route, {})
-        if not buckets:
+        run = between(before, after, route)
+        if not run.buckets:
             continue
-        start = before.get(route, {})
-        total = buckets.get(math.inf, 0.0) - start.get(math.inf, 0.0)
-        bound = min((b for b in buckets if b >= budget), default=math.inf)
-        within = buckets.get(bound, 0.0) - start.get(bound, 0.0)
+        total = run.requests
+        bound = min((b for b in run.buckets if b >= budget), default=math.inf)
+        within = run.buckets.get(bound, 0.0)
         if total - within > 0:
             problems.append(
                 f"{route}: {total - within:.0f} of {total:.0f} requests ran more than {budget} SQL statements"

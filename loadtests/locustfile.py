@@ -27,14 +27,14 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import gevent  # type: ignore[import-untyped]
-from locust import FastHttpUser, between, constant, events, task
+from locust import FastHttpUser, events, task
 from locust.argument_parser import LocustArgumentParser
 from locust.contrib.fasthttp import ResponseContextManager
 from locust.env import Environment
@@ -122,8 +122,10 @@ class Journeys(FastHttpUser):
     """The requests every kind of user makes, and the bookkeeping that keeps users out of each other's way."""
 
     abstract = True
-    wait_time = between(0.5, 2.0)
-    smoke_tasks: tuple[Callable[..., None], ...] = ()
+
+    def wait_time(self) -> float:
+        """Between journeys: like a person (a smoke run makes its journeys in on_start and never waits)."""
+        return self.rng.uniform(0.5, 2.0)
 
     def on_start(self) -> None:
         run = run_state()
@@ -140,6 +142,27 @@ class Journeys(FastHttpUser):
         self.own_tasks: list[str] = []  # created here and never handed over: only this user writes them
         self.readable_tasks: list[str] = []  # assigned to this user: nobody deletes them
         self.sign_in()
+        if run.smoke:
+            self.every_journey_once()
+
+    def every_journey_once(self) -> None:
+        """Smoke mode: each of this user's journeys once, in the order they are written, then stop."""
+        run = run_state()
+        try:
+            journeys: list[Callable[[Journeys], None]] = type(self).tasks  # type: ignore[assignment]  # no TaskSets
+            for journey in dict.fromkeys(journeys):  # a weighted journey stands several times in `tasks`
+                journey(self)
+        except StopUser:
+            raise
+        except Exception as exc:  # a scenario bug must fail the run, not loop
+            run.problems.append(f"{type(self).__name__}: {type(exc).__name__}: {exc}")
+        finally:
+            run.smoke_finished += 1
+            if run.smoke_finished >= len(self.environment.user_classes) and self.environment.runner is not None:
+                # Locust writes its CSV files every CSV_STATS_INTERVAL_SEC and not again at exit: quit after one
+                # more write.
+                gevent.spawn_later(CSV_STATS_INTERVAL_SEC + 0.5, self.environment.runner.quit)
+        raise StopUser
 
     def sign_in(self) -> None:
         raise NotImplementedError
@@ -149,16 +172,24 @@ class Journeys(FastHttpUser):
     def call(
         self,
         method: str,
-        path: str,
-        name: str,
+        route: str,
         *,
+        query: Mapping[str, object] | None = None,
         ok: tuple[int, ...] = (200,),
         body: object = None,
         form: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        **path: str,
     ) -> Any:
-        """Send one request named after its route; a wrong status or a broken budget fails it (None back)."""
+        """Send one request to `route` (its template, `/api/v1/tasks/{task_id}`) with `path`'s values in it and the
+        `query` values that are not None, named `METHOD route` as the budgets name it; a wrong status or a broken
+        budget fails it (None back)."""
         run = run_state()
+        name = f"{method} {route}"
+        url = route.format(**path)
+        parameters = {key: value for key, value in (query or {}).items() if value is not None}
+        if parameters:
+            url += f"?{urlencode(parameters)}"
         sent = {**self.auth, **(headers or {})}
         data = None
         if body is not None:
@@ -166,7 +197,7 @@ class Journeys(FastHttpUser):
         elif form is not None:
             data, sent["Content-Type"] = urlencode(form), "application/x-www-form-urlencoded"
         response: ResponseContextManager
-        with self.client.request(method, path, name=name, data=data, headers=sent, catch_response=True) as response:
+        with self.client.request(method, url, name=name, data=data, headers=sent, catch_response=True) as response:
             if response.status_code not in ok:
                 response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
                 return None
@@ -182,8 +213,8 @@ class Journeys(FastHttpUser):
             response.success()
             return response
 
-    def json_of(self, method: str, path: str, name: str, **kwargs: Any) -> dict[str, Any] | None:
-        response = self.call(method, path, name, **kwargs)
+    def json_of(self, method: str, route: str, **kwargs: Any) -> dict[str, Any] | None:
+        response = self.call(method, route, **kwargs)
         if response is None:
             return None
         body: dict[str, Any] = response.json()
@@ -193,9 +224,7 @@ class Journeys(FastHttpUser):
 
     def log_in(self, email: str, password: str) -> bool:
         self.auth = {}
-        token = self.json_of(
-            "POST", "/api/v1/auth/token", "POST /api/v1/auth/token", form={"username": email, "password": password}
-        )
+        token = self.json_of("POST", "/api/v1/auth/token", form={"username": email, "password": password})
         if token is None:
             return False
         self.email, self.password = email, password
@@ -206,15 +235,17 @@ class Journeys(FastHttpUser):
         user = self.json_of(
             "POST",
             "/api/v1/auth/signup",
-            "POST /api/v1/auth/signup",
             ok=(201,),
             body={"email": email, "password": password, "full_name": "Load Tester"},
         )
         return None if user is None else str(user["id"])
 
-    def etag_of(self, task_id: str) -> str | None:
-        response = self.call("GET", f"/api/v1/tasks/{task_id}", "GET /api/v1/tasks/{task_id}")
-        return None if response is None else str(response.headers["ETag"])
+    def write_task(self, method: str, task_id: str, **kwargs: Any) -> None:
+        """Change or delete a task at the version just read (its ETag as If-Match)."""
+        read = self.call("GET", "/api/v1/tasks/{task_id}", task_id=task_id)
+        if read is not None:
+            headers = {"If-Match": str(read.headers["ETag"])}
+            self.call(method, "/api/v1/tasks/{task_id}", task_id=task_id, headers=headers, **kwargs)
 
 
 class TeamWork(Journeys):
@@ -227,8 +258,8 @@ class TeamWork(Journeys):
         email = f"load-{uuid.uuid4().hex[:16]}@example.com"
         if self.sign_up(email) is None or not self.log_in(email, SIGNUP_PASSWORD):
             raise StopUser
-        me = self.json_of("GET", "/api/v1/users/me", "GET /api/v1/users/me")
-        team = self.json_of("POST", "/api/v1/teams", "POST /api/v1/teams", ok=(201,), body={"name": "Load team"})
+        me = self.json_of("GET", "/api/v1/users/me")
+        team = self.json_of("POST", "/api/v1/teams", ok=(201,), body={"name": "Load team"})
         if me is None or team is None:
             raise StopUser
         self.me, self.team = str(me["id"]), str(team["id"])
@@ -238,8 +269,8 @@ class TeamWork(Journeys):
             self.teammates.append(mate)
         project = self.json_of(
             "POST",
-            f"/api/v1/teams/{self.team}/projects",
-            "POST /api/v1/teams/{team_id}/projects",
+            "/api/v1/teams/{team_id}/projects",
+            team_id=self.team,
             ok=(201,),
             body={"name": "Load project", "description": "Made by the load test."},
         )
@@ -254,7 +285,6 @@ class TeamWork(Journeys):
         token = self.json_of(
             "POST",
             "/api/v1/auth/token",
-            "POST /api/v1/auth/token",
             form={"username": self.mate_email, "password": SIGNUP_PASSWORD},
         )
         if token is not None:
@@ -264,8 +294,8 @@ class TeamWork(Journeys):
     def invite(self, email: str) -> dict[str, Any] | None:
         return self.json_of(
             "POST",
-            f"/api/v1/teams/{self.team}/invitations",
-            "POST /api/v1/teams/{team_id}/invitations",
+            "/api/v1/teams/{team_id}/invitations",
+            team_id=self.team,
             ok=(202,),
             body={"email": email, "role": "member"},
         )
@@ -284,7 +314,6 @@ class TeamWork(Journeys):
         joined = self.call(
             "POST",
             "/api/v1/invitations/accept",
-            "POST /api/v1/invitations/accept",
             body={"token": token},
             headers=self.mate_auth,
         )
@@ -294,16 +323,16 @@ class TeamWork(Journeys):
         """A seeded account: its teams, teammates and projects already exist."""
         if not self.log_in(email, password):
             raise StopUser
-        me = self.json_of("GET", "/api/v1/users/me", "GET /api/v1/users/me")
-        teams = self.json_of("GET", "/api/v1/teams?limit=50", "GET /api/v1/teams")
+        me = self.json_of("GET", "/api/v1/users/me")
+        teams = self.json_of("GET", "/api/v1/teams", query={"limit": 50})
         if me is None or not teams or not teams["items"]:
             raise StopUser
         self.me = str(me["id"])
         self.team = str(self.rng.choice(teams["items"])["id"])
-        detail = self.json_of("GET", f"/api/v1/teams/{self.team}", "GET /api/v1/teams/{team_id}")
+        detail = self.json_of("GET", "/api/v1/teams/{team_id}", team_id=self.team)
         if detail is not None:
             self.teammates = [str(m["user"]["id"]) for m in detail["members"] if str(m["user"]["id"]) != self.me]
-        projects = self.json_of("GET", f"/api/v1/projects?team_id={self.team}&limit=50", "GET /api/v1/projects")
+        projects = self.json_of("GET", "/api/v1/projects", query={"team_id": self.team, "limit": 50})
         if not projects or not projects["items"]:
             raise StopUser
         self.projects = [str(p["id"]) for p in projects["items"]]
@@ -313,26 +342,26 @@ class TeamWork(Journeys):
     @task(6)
     def my_tasks(self) -> None:
         status = self.rng.choice([None, "todo", "in_progress"])
-        query = f"?limit={PAGE}" + (f"&status={status}" if status else "")
-        page = self.json_of("GET", f"/api/v1/users/me/tasks{query}", "GET /api/v1/users/me/tasks")
+        page = self.json_of("GET", "/api/v1/users/me/tasks", query={"limit": PAGE, "status": status})
         if page is not None and page["items"]:
             self.readable_tasks = [str(item["id"]) for item in page["items"]]
 
     @task(3)
     def browse_projects(self) -> None:
-        query = f"?limit={PAGE}" + (f"&team_id={self.team}" if self.rng.random() < 0.5 else "")
-        self.call("GET", f"/api/v1/projects{query}", "GET /api/v1/projects")
+        team = self.team if self.rng.random() < 0.5 else None
+        self.call("GET", "/api/v1/projects", query={"limit": PAGE, "team_id": team})
 
     @task(8)
     def page_through_tasks(self) -> None:
         project = self.rng.choice(self.projects)
-        where = self.rng.choice(["", "&status=todo", "&priority=high", f"&assignee_id={self.me}"])
+        where = self.rng.choice([{}, {"status": "todo"}, {"priority": "high"}, {"assignee_id": self.me}])
         offset = 0
         for _ in range(3):
             page = self.json_of(
                 "GET",
-                f"/api/v1/projects/{project}/tasks?limit={PAGE}&offset={offset}{where}",
-                "GET /api/v1/projects/{project_id}/tasks",
+                "/api/v1/projects/{project_id}/tasks",
+                project_id=project,
+                query={"limit": PAGE, "offset": offset, **where},
             )
             offset += PAGE
             if page is None or offset >= page["total"]:
@@ -342,21 +371,21 @@ class TeamWork(Journeys):
     def open_task(self) -> None:
         choices = self.readable_tasks + self.own_tasks
         if choices:
-            self.call("GET", f"/api/v1/tasks/{self.rng.choice(choices)}", "GET /api/v1/tasks/{task_id}")
+            self.call("GET", "/api/v1/tasks/{task_id}", task_id=self.rng.choice(choices))
 
     @task(2)
     def open_project(self) -> None:
         project = self.rng.choice(self.projects)
-        self.call("GET", f"/api/v1/projects/{project}", "GET /api/v1/projects/{project_id}")
+        self.call("GET", "/api/v1/projects/{project_id}", project_id=project)
 
     @task(2)
     def my_teams(self) -> None:
-        self.call("GET", "/api/v1/teams", "GET /api/v1/teams")
-        self.call("GET", f"/api/v1/teams/{self.team}", "GET /api/v1/teams/{team_id}")
+        self.call("GET", "/api/v1/teams")
+        self.call("GET", "/api/v1/teams/{team_id}", team_id=self.team)
 
     @task(1)
     def profile(self) -> None:
-        self.call("GET", "/api/v1/users/me", "GET /api/v1/users/me")
+        self.call("GET", "/api/v1/users/me")
 
     @task(3)
     def create_task(self) -> None:
@@ -370,8 +399,8 @@ class TeamWork(Journeys):
         project = self.rng.choice(self.projects)
         created = self.json_of(
             "POST",
-            f"/api/v1/projects/{project}/tasks",
-            "POST /api/v1/projects/{project_id}/tasks",
+            "/api/v1/projects/{project_id}/tasks",
+            project_id=project,
             ok=(201,),
             body=body,
         )
@@ -382,47 +411,21 @@ class TeamWork(Journeys):
     def update_task(self) -> None:
         if not self.own_tasks:
             return
-        task_id = self.rng.choice(self.own_tasks)
-        etag = self.etag_of(task_id)
-        if etag is not None:
-            change = {"status": self.rng.choice(STATUSES), "priority": self.rng.choice(PRIORITIES)}
-            self.call(
-                "PATCH",
-                f"/api/v1/tasks/{task_id}",
-                "PATCH /api/v1/tasks/{task_id}",
-                body=change,
-                headers={"If-Match": etag},
-            )
+        change = {"status": self.rng.choice(STATUSES), "priority": self.rng.choice(PRIORITIES)}
+        self.write_task("PATCH", self.rng.choice(self.own_tasks), body=change)
 
     @task(1)
     def reassign_task(self) -> None:
         if not self.teammates or len(self.own_tasks) < 2:
             return
         task_id = self.own_tasks.pop(0)  # handed over: never written here again
-        etag = self.etag_of(task_id)
-        if etag is not None:
-            self.call(
-                "PATCH",
-                f"/api/v1/tasks/{task_id}",
-                "PATCH /api/v1/tasks/{task_id}",
-                body={"assignee_id": self.rng.choice(self.teammates)},
-                headers={"If-Match": etag},
-            )
+        self.write_task("PATCH", task_id, body={"assignee_id": self.rng.choice(self.teammates)})
 
     @task(1)
     def delete_task(self) -> None:
         if len(self.own_tasks) < 2:
             return
-        task_id = self.own_tasks.pop()
-        etag = self.etag_of(task_id)
-        if etag is not None:
-            self.call(
-                "DELETE",
-                f"/api/v1/tasks/{task_id}",
-                "DELETE /api/v1/tasks/{task_id}",
-                ok=(204,),
-                headers={"If-Match": etag},
-            )
+        self.write_task("DELETE", self.own_tasks.pop(), ok=(204,))
 
 
 class Member(TeamWork):
@@ -447,8 +450,8 @@ class Newcomer(TeamWork):
     def manage_project(self) -> None:
         created = self.call(
             "POST",
-            f"/api/v1/teams/{self.team}/projects",
-            "POST /api/v1/teams/{team_id}/projects",
+            "/api/v1/teams/{team_id}/projects",
+            team_id=self.team,
             ok=(201,),
             body={"name": "Short-lived project"},
         )
@@ -457,16 +460,16 @@ class Newcomer(TeamWork):
         project = str(created.json()["id"])
         changed = self.call(
             "PATCH",
-            f"/api/v1/projects/{project}",
-            "PATCH /api/v1/projects/{project_id}",
+            "/api/v1/projects/{project_id}",
+            project_id=project,
             body={"description": "Renamed by the load test."},
             headers={"If-Match": str(created.headers["ETag"])},
         )
         if changed is not None:
             self.call(
                 "DELETE",
-                f"/api/v1/projects/{project}",
-                "DELETE /api/v1/projects/{project_id}",
+                "/api/v1/projects/{project_id}",
+                project_id=project,
                 ok=(204,),
                 headers={"If-Match": str(changed.headers["ETag"])},
             )
@@ -478,8 +481,9 @@ class Newcomer(TeamWork):
         mate = self.teammates.pop()
         removed = self.call(
             "DELETE",
-            f"/api/v1/teams/{self.team}/members/{mate}",
-            "DELETE /api/v1/teams/{team_id}/members/{user_id}",
+            "/api/v1/teams/{team_id}/members/{user_id}",
+            team_id=self.team,
+            user_id=mate,
             ok=(204,),
         )
         if removed is not None and self.join_by_invitation(self.mate_email):
@@ -488,20 +492,19 @@ class Newcomer(TeamWork):
     @task(1)
     def manage_invitations(self) -> None:
         invited = self.invite(f"guest-{uuid.uuid4().hex[:16]}@example.com")
-        page = self.json_of(
-            "GET", f"/api/v1/teams/{self.team}/invitations?limit={PAGE}", "GET /api/v1/teams/{team_id}/invitations"
-        )
+        page = self.json_of("GET", "/api/v1/teams/{team_id}/invitations", team_id=self.team, query={"limit": PAGE})
         if invited is not None and page is not None:
             self.call(
                 "DELETE",
-                f"/api/v1/teams/{self.team}/invitations/{invited['id']}",
-                "DELETE /api/v1/teams/{team_id}/invitations/{invitation_id}",
+                "/api/v1/teams/{team_id}/invitations/{invitation_id}",
+                team_id=self.team,
+                invitation_id=invited["id"],
                 ok=(204,),
             )
 
     @task(1)
     def edit_profile(self) -> None:
-        self.call("PATCH", "/api/v1/users/me", "PATCH /api/v1/users/me", body={"full_name": "Load Tester Renamed"})
+        self.call("PATCH", "/api/v1/users/me", body={"full_name": "Load Tester Renamed"})
 
     @task(1)
     def change_password(self) -> None:
@@ -509,7 +512,6 @@ class Newcomer(TeamWork):
         changed = self.call(
             "PUT",
             "/api/v1/users/me/password",
-            "PUT /api/v1/users/me/password",
             ok=(204,),
             body={"current_password": self.password, "new_password": new},
         )
@@ -524,7 +526,7 @@ class Admin(Journeys):
         run = run_state()
         if not self.log_in(run.admin_email, run.admin_password):
             raise StopUser
-        team = self.json_of("POST", "/api/v1/teams", "POST /api/v1/teams", ok=(201,), body={"name": "Admin team"})
+        team = self.json_of("POST", "/api/v1/teams", ok=(201,), body={"name": "Admin team"})
         if team is None:
             raise StopUser
         self.team = str(team["id"])
@@ -533,7 +535,7 @@ class Admin(Journeys):
     @task(3)
     def list_users(self) -> None:
         offset = self.rng.choice([0, 0, 50, 100])
-        page = self.json_of("GET", f"/api/v1/users?limit=50&offset={offset}", "GET /api/v1/users")
+        page = self.json_of("GET", "/api/v1/users", query={"limit": 50, "offset": offset})
         if page is not None:
             self.known_emails = [str(user["email"]) for user in page["items"] if user["email"] != self.email]
 
@@ -544,47 +546,23 @@ class Admin(Journeys):
             return
         added = self.json_of(
             "POST",
-            f"/api/v1/teams/{self.team}/members",
-            "POST /api/v1/teams/{team_id}/members",
+            "/api/v1/teams/{team_id}/members",
+            team_id=self.team,
             ok=(201,),
             body={"email": self.rng.choice(self.known_emails), "role": "member"},
         )
         if added is not None:
             self.call(
                 "DELETE",
-                f"/api/v1/teams/{self.team}/members/{added['user']['id']}",
-                "DELETE /api/v1/teams/{team_id}/members/{user_id}",
+                "/api/v1/teams/{team_id}/members/{user_id}",
+                team_id=self.team,
+                user_id=added["user"]["id"],
                 ok=(204,),
             )
 
     @task(1)
     def admin_profile(self) -> None:
-        self.call("GET", "/api/v1/users/me", "GET /api/v1/users/me")
-
-
-def _every_task_once(user: Journeys) -> None:
-    """Smoke mode: each of the user's journeys once, in the order they are written, then stop."""
-    run = run_state()
-    try:
-        for journey in type(user).smoke_tasks:
-            journey(user)
-    except StopUser:
-        raise
-    except Exception as exc:  # a scenario bug must fail the run, not loop
-        run.problems.append(f"{type(user).__name__}: {type(exc).__name__}: {exc}")
-    finally:
-        run.smoke_finished += 1
-        if run.smoke_finished >= len(user.environment.user_classes) and user.environment.runner is not None:
-            # Locust writes its CSV files every CSV_STATS_INTERVAL_SEC and not again at exit: quit after one more write.
-            gevent.spawn_later(CSV_STATS_INTERVAL_SEC + 0.5, user.environment.runner.quit)
-    raise StopUser
-
-
-def _unique(functions: list[Any]) -> tuple[Callable[..., None], ...]:
-    ordered: dict[Callable[..., None], None] = {}
-    for function in functions:
-        ordered.setdefault(function, None)
-    return tuple(ordered)
+        self.call("GET", "/api/v1/users/me")
 
 
 @events.init.add_listener
@@ -612,12 +590,9 @@ def _init(environment: Environment, **_: object) -> None:
     if not options.admin_email:
         environment.user_classes[:] = [cls for cls in environment.user_classes if cls is not Admin]
     if options.smoke:
+        # One user of each class (weights would spawn Members only), through locust's own per-run user settings.
         for cls in environment.user_classes:
-            if issubclass(cls, Journeys):
-                cls.smoke_tasks = _unique(cls.tasks)
-                cls.tasks = [_every_task_once]
-                cls.wait_time = constant(0)
-                cls.fixed_count = 1
+            environment.update_user_class({"user_class_name": cls.__name__, "fixed_count": 1})
 
 
 @events.test_start.add_listener

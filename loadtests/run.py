@@ -26,6 +26,7 @@ from harness.paths import REPO_ROOT
 from harness.postgres import create_database, drop_database, postgres_server
 from harness.seed import DataSize, seed
 from harness.smtp import smtp_to_maildir
+from loadtests.options import check_ranges, parser_for
 
 REPORTS = REPO_ROOT / "loadtests" / "reports"
 LOCUSTFILE = REPO_ROOT / "loadtests" / "locustfile.py"
@@ -34,9 +35,7 @@ SMOKE_TIME_LIMIT = "180s"  # an upper bound: a smoke run stops by itself when ev
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="loadtest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_for("loadtest", __doc__)
     parser.add_argument("--users", type=int, default=30, help="simulated users (default 30)")
     parser.add_argument("--spawn-rate", type=float, default=5, help="users started per second (default 5)")
     parser.add_argument("--duration", type=int, default=60, help="seconds of load (default 60)")
@@ -49,10 +48,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="report folder (default: loadtests/reports/<date-time>)")
     parser.add_argument("--smoke", action="store_true", help="every journey once, small data set, no latency limits")
     args = parser.parse_args(argv)
-    for name, low, high in (("users", 1, 10000), ("duration", 1, 86400), ("workers", 1, 64)):
-        value = getattr(args, name)
-        if not low <= value <= high:
-            parser.error(f"--{name.replace('_', '-')} must be from {low} to {high}, not {value}")
+    check_ranges(parser, args, (("users", 1, 10000), ("duration", 1, 86400), ("workers", 1, 64)))
     if not 0 < args.spawn_rate <= 1000:
         parser.error(f"--spawn-rate must be above 0 and at most 1000, not {args.spawn_rate}")
     try:

@@ -93,7 +93,7 @@ def test_cors_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CORS_ORIGINS", '["https://x.example.com"]')
     monkeypatch.setenv("JWT_AUTHORIZED_PARTIES", "https://a.example.com,https://b.example.com")
-    s = Settings.from_environment()
+    s = Settings()
     assert s.CORS_ORIGINS == ["https://x.example.com"]
     assert s.JWT_AUTHORIZED_PARTIES == ["https://a.example.com", "https://b.example.com"]
 
@@ -155,7 +155,7 @@ def test_environment_then_dotenv_then_defaults(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("PROJECT_NAME=FromDotenv\nPORT=8123\n")
     monkeypatch.setenv("PORT", "8999")
-    s = Settings.from_environment()
+    s = Settings()
     assert (s.PROJECT_NAME, s.PORT, s.LOG_LEVEL) == ("FromDotenv", 8999, "INFO")
 
 

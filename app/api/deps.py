@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict, TypeVar
+from typing import Annotated, Any, TypedDict
 
 from fastapi import Depends, HTTPException, Query, Request, Response, params
 from fastapi.security import OAuth2PasswordBearer
@@ -13,15 +13,12 @@ from app.core.config import AuthMode, Settings
 from app.core.db import Database, is_read_only
 from app.core.errors import NotAuthenticated, NotFound, PermissionDenied
 from app.core.security import JWKSVerifier, decode_local_token
-from app.models.common import Page
 from app.models.users import User
 from app.services import users as users_service
 
 MAX_PAGE_SIZE = 200
 # Far beyond any real list, and well inside PostgreSQL's bigint OFFSET.
 MAX_OFFSET = 1_000_000_000
-
-T = TypeVar("T")
 
 
 class AppState(TypedDict):
@@ -126,10 +123,6 @@ class Pagination:
     limit: int
     offset: int
 
-    def page(self, items: list[T], total: int) -> Page[T]:
-        """The response for this request: its items and the total number of matches."""
-        return Page(items=items, total=total, limit=self.limit, offset=self.offset)
-
     def json_page(self, rows: Sequence[Mapping[str, Any]], total: int) -> Response:
         """The response from rows that carry exactly the route's `*Public` fields (services/rows.py), as JSON.
 
@@ -158,7 +151,7 @@ def _is_json(content_type: str) -> bool:
 
 async def require_json_body(request: Request) -> None:
     """A route that reads a JSON body answers 415 to another declared type (FastAPI would say 'field required')."""
-    body_field = getattr(request.scope.get("route"), "body_field", None)
+    body_field = getattr(request.scope.get("route"), "body_field", None)  # tests/test_library_internals.py
     if body_field is None or isinstance(body_field.field_info, params.Form):
         return
     content_type = request.headers.get("content-type")

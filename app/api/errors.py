@@ -104,6 +104,8 @@ def _endpoints(routes: Iterable[object]) -> Iterator[tuple[re.Pattern[str], set[
         pattern, methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
         if pattern is not None and methods:
             yield pattern, set(methods)
+        # FastAPI's included routers keep their routes in `original_router` (not public API: see
+        # tests/test_library_internals.py), Starlette's mounts in `routes`.
         nested = getattr(getattr(route, "original_router", None), "routes", None) or getattr(route, "routes", None)
         if nested:
             yield from _endpoints(nested)

@@ -33,7 +33,9 @@ def _problem_response(status: int) -> dict[str, Any]:
 
 def _problem_content(response: dict[str, Any]) -> None:
     schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-    if schema.get("$ref") in (_PROBLEM_REF, _FASTAPI_422_REF):
+    if schema.get("$ref") == _FASTAPI_422_REF:
+        response.update(_problem_response(422))  # FastAPI's own 422, described like every other problem
+    elif schema.get("$ref") == _PROBLEM_REF:
         response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": _PROBLEM_REF}}}
 
 

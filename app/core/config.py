@@ -293,11 +293,6 @@ class Settings(BaseSettings):
             raise ValueError("LOG_FORMAT must be json in production")
 
     @classmethod
-    def from_environment(cls) -> Settings:
-        """The settings the service runs with: environment variables, then `.env`, then defaults."""
-        return cls()
-
-    @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> Settings:
         """Validate a plain mapping (e.g. an AppRelease's `spec.settings`); the environment and `.env` are never read.
 
@@ -400,7 +395,7 @@ def load_settings(*, require_database: bool = False) -> Settings:
     or not a PostgreSQL URL.
     """
     try:
-        settings = Settings.from_environment()
+        settings = Settings()  # environment variables, then `.env`, then defaults
     except ValidationError as exc:
         raise ConfigurationError(describe_validation_error(exc)) from exc
     if require_database:
@@ -411,11 +406,16 @@ def load_settings(*, require_database: bool = False) -> Settings:
     return settings
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming each bad setting, for start-up errors."""
+def validation_problems(exc: ValidationError) -> str:
+    """Each problem of a validation error as `where: what` (or `what` alone for a single value), in one line."""
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"])
         message = str(error["msg"]).removeprefix("Value error, ")
         problems.append(f"{where}: {message}" if where else message)
-    return "invalid configuration: " + "; ".join(problems)
+    return "; ".join(problems)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad setting, for start-up errors."""
+    return "invalid configuration: " + validation_problems(exc)

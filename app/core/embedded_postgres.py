@@ -28,7 +28,8 @@ class EmbeddedPostgres:
         """Leave the server: it stops only when no other live process still uses it."""
         import psutil
 
-        # The library counts users by pid; a process that died without leaving (SIGKILL) must not count.
+        # The library counts users by pid; a process that died without leaving (SIGKILL) must not count. Its list
+        # is not public API: tests/test_library_internals.py.
         users = self._server.global_process_id_list
         for pid in users.get_and_remove(-1):
             if pid != os.getpid() and not psutil.pid_exists(pid):

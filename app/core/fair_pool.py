@@ -5,6 +5,7 @@ waiting if it can. A connection given back wakes the oldest waiter, but any requ
 that waiter runs takes the connection instead, and the waiter queues again at the back: under load (more requests
 than connections) some requests waited seconds while others went straight through. Here a connection given back
 goes straight to the oldest waiter, and a checkout waits behind those already waiting.
+SQLAlchemy has no public hook for the pool's queue: the names used here are checked in tests/test_library_internals.py.
 """
 
 import asyncio

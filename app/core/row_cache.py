@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_state
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 T = TypeVar("T")
@@ -88,8 +87,8 @@ async def get_recent(session: AsyncSession, cls: type[T], key: object) -> T | No
         return known  # type: ignore[no-any-return]
     # Built as the ORM builds a loaded row (no __init__: no defaults, no validation, a third of the cost of a hit),
     # then made persistent without SQL once added.
-    recent: T = mapper.class_manager.new_instance()
-    instance_state(recent).dict.update(values)
+    recent: T = mapper.class_manager.new_instance()  # not public API: tests/test_library_internals.py
+    inspect(recent).dict.update(values)
     make_transient_to_detached(recent)
     session.add(recent)
     return recent

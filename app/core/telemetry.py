@@ -77,7 +77,8 @@ def instrument_engine(engine: "AsyncEngine", provider: "TracerProvider") -> None
     from opentelemetry.metrics import NoOpMeterProvider
 
     # EngineTracer instruments one engine without the instrumentor's process-wide create_engine patching and its
-    # `sqlalchemy<2.1` requirement check (which silently skips SQLAlchemy 2.1); tests prove the spans appear.
+    # `sqlalchemy<2.1` requirement check (which silently skips SQLAlchemy 2.1); tests prove the spans appear. It is
+    # not public API: tests/test_library_internals.py checks its signature.
     tracer = trace.get_tracer("opentelemetry.instrumentation.sqlalchemy", tracer_provider=provider)
     usage = NoOpMeterProvider().get_meter(__name__).create_up_down_counter("db.client.connections.usage")
     EngineTracer(tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]

@@ -10,18 +10,21 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import BindParameter, ColumnElement, DateTime, and_, bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import Conflict, Gone, InvalidInput, NotFound, PermissionDenied
-from app.models.common import utc_now
-from app.models.invitations import OPEN, Invitation, InvitationCreate
+from app.models.common import Ref, utc_now
+from app.models.invitations import OPEN, Invitation, InvitationCreate, InvitationPublic
 from app.models.teams import Membership, Team, TeamRole
-from app.models.users import User
+from app.models.users import User, UserRef
+from app.services.rows import ListStatements, RowShape
 from app.services.teams import is_member, require_membership
 
 # 32 random bytes: 43 URL-safe characters, far beyond guessing.
@@ -99,28 +102,38 @@ async def invite(
     return membership.team, invitation, email
 
 
-def _pending(now: datetime) -> ColumnElement[bool]:
+def _pending(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """The condition of invitations that can still be accepted."""
     return and_(OPEN, col(Invitation.expires_at) > now)
 
 
+# A team's pending invitations: plain rows with InvitationPublic's fields (see rows.py).
+_INVITER = aliased(User, name="invited_by")
+_LIST = RowShape(InvitationPublic, Invitation, {"team": (Team, Ref), "invited_by": (_INVITER, UserRef)})
+_LIST_PENDING = and_(
+    col(Invitation.team_id) == bindparam("team_id"),
+    _pending(bindparam("now", type_=DateTime(timezone=True))),
+)
+_LIST_STATEMENTS = ListStatements.paged(
+    _LIST,
+    sa_select(*_LIST.columns)
+    .select_from(Invitation)
+    .join(Team, col(Team.id) == Invitation.team_id)
+    .outerjoin(_INVITER, col(_INVITER.id) == Invitation.invited_by_id)
+    .where(_LIST_PENDING)
+    .order_by(col(Invitation.created_at).desc(), col(Invitation.id).desc()),
+    select(Invitation.id).where(_LIST_PENDING),
+)
+
+
 async def list_pending(
     session: AsyncSession, team_id: uuid.UUID, actor: User, *, limit: int, offset: int
-) -> tuple[Team, list[Invitation], int]:
-    """A team's invitations that can still be accepted, newest first, with the total (owners and admins)."""
-    membership = await require_membership(session, team_id, actor)
-    _require_manager(membership)
-    pending = and_(col(Invitation.team_id) == team_id, _pending(utc_now()))
-    total = (await session.exec(select(func.count()).select_from(Invitation).where(pending))).one()
-    query = (
-        select(Invitation)
-        .where(pending)
-        .options(joinedload(Invitation.invited_by))  # type: ignore[arg-type]
-        .order_by(col(Invitation.created_at).desc(), col(Invitation.id).desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return membership.team, list((await session.exec(query)).all()), total
+) -> tuple[list[dict[str, Any]], int]:
+    """A team's invitations that can still be accepted, newest first, as InvitationPublic's fields, with the total
+    (owners and admins)."""
+    _require_manager(await require_membership(session, team_id, actor))
+    params = {"team_id": team_id, "now": utc_now()}
+    return await _LIST_STATEMENTS.read(await session.connection(), params, limit, offset)
 
 
 async def revoke(session: AsyncSession, team_id: uuid.UUID, invitation_id: uuid.UUID, actor: User) -> None:

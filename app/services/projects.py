@@ -11,15 +11,15 @@ from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.errors import NotFound, PermissionDenied
-from app.models.common import Ref, utc_now
+from app.core.errors import PermissionDenied
+from app.models.common import Ref
 from app.models.projects import Project, ProjectCreate, ProjectPublic, ProjectUpdate, TaskCounts
 from app.models.tasks import Task, TaskStatus
 from app.models.teams import Membership, Team, TeamRole
 from app.models.users import User, UserRef
-from app.services.concurrency import ExpectedVersions, check_version
+from app.services.concurrency import ExpectedVersions, apply_changes, bump_version, check_version
 from app.services.rows import ListStatements, RowShape
-from app.services.teams import is_member_clause, require_membership
+from app.services.teams import is_member_clause, require_membership, with_role
 
 _EAGER = (joinedload(Project.team), joinedload(Project.created_by))  # type: ignore[arg-type]
 
@@ -52,21 +52,8 @@ async def get_project(
     for_update: bool = False,
 ) -> tuple[Project, TeamRole]:
     """A project and the caller's role in its team; 404 for non-members."""
-    query = (
-        select(Project, Membership.role)
-        .join(
-            Membership,
-            is_member_clause(Project.team_id, user.id),
-        )
-        .where(Project.id == project_id)
-        .options(*_EAGER)
-    )
-    if for_update:
-        query = query.with_for_update(of=Project)
-    row = (await session.exec(query)).first()
-    if row is None:
-        raise NotFound("Project not found.")
-    return row[0], TeamRole(row[1])
+    query = select(Project, Membership.role).where(Project.id == project_id).options(*_EAGER)
+    return await with_role(session, query, Project.team_id, user, for_update=for_update, missing="Project not found.")
 
 
 async def create_project(session: AsyncSession, team_id: uuid.UUID, user: User, data: ProjectCreate) -> Project:
@@ -132,13 +119,9 @@ async def list_projects(
     task counts, as ProjectPublic's fields."""
     statements = _list_statements(team_id is not None)
     params = {"user_id": user.id, "team_id": team_id}
-    connection = await session.connection()
-    items, total = await statements.read_page(connection, params, limit, offset)
-    if total is not None:  # rows of the team came through the caller's membership: no access check needed
-        return items, total
-    if team_id is not None:
-        await require_membership(session, team_id, user)  # a team you are not in is a 404, not an empty list
-    return [], (await statements.read_count(connection, params)) if offset else 0
+    # A team you are not in is a 404, not an empty list.
+    check_access = None if team_id is None else lambda: require_membership(session, team_id, user)
+    return await statements.read(await session.connection(), params, limit, offset, check_access=check_access)
 
 
 def _require_manager(role: TeamRole) -> None:
@@ -157,12 +140,8 @@ async def update_project(
     project, role = await get_project(session, project_id, user, for_update=True)
     _require_manager(role)
     check_version(expected, project.version)
-    changes = data.model_dump(exclude_unset=True)
-    if changes:
-        for field, value in changes.items():
-            setattr(project, field, value)
-        project.version += 1
-        project.updated_at = utc_now()
+    if apply_changes(project, data.model_dump(exclude_unset=True)):
+        bump_version(project)
         session.add(project)
         await session.flush()
     return project

@@ -4,9 +4,11 @@ Building 50 tasks or projects with their nested project, team and people as mapp
 the query itself. A `RowShape` selects one labelled column per field of the API model (nested models from joined
 entities, as `<field>__<name>`) and turns each row, by position, back into the model's dict, so the API model stays
 the one definition of what a list item holds. UUIDs and enums are read as the strings the API sends.
+Every list of the API is read this way (`ListStatements`: the page with its total in one statement) and sent with
+`Pagination.json_page`.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -24,12 +26,16 @@ class RowShape:
     model: type[BaseModel]
     entity: Any
     nested: Mapping[str, tuple[Any, type[BaseModel]]] = field(default_factory=dict)
+    # Own fields read from a column of another joined entity (a team's `role`: the caller's membership's).
+    joined: Mapping[str, Any] = field(default_factory=dict)
 
     @cached_property
     def _selected(self) -> tuple[tuple[str, str | None, Any], ...]:
         """(field, nested field or None, column) in SELECT order: the model's own fields, then each nested one's."""
         own = tuple(
-            (name, None, getattr(self.entity, name)) for name in self.model.model_fields if name not in self.nested
+            (name, None, self.joined[name] if name in self.joined else getattr(self.entity, name))
+            for name in self.model.model_fields
+            if name not in self.nested
         )
         return own + tuple(
             (prefix, name, getattr(entity, name))
@@ -112,6 +118,25 @@ class ListStatements:
         """How many items the list has."""
         total: int = (await connection.execute(self.count, params)).scalar_one()
         return total
+
+    async def read(
+        self,
+        connection: AsyncConnection,
+        params: Mapping[str, object],
+        limit: int,
+        offset: int,
+        *,
+        check_access: Callable[[], Awaitable[object]] | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The page's items and the list's total, in one statement while the page has rows (which came through the
+        caller's membership). A page without rows first runs `check_access` (raising when the caller may not see
+        the list), then counts the list on its own: past its end only (at its start it is empty)."""
+        items, total = await self.read_page(connection, params, limit, offset)
+        if total is not None:
+            return items, total
+        if check_access is not None:
+            await check_access()
+        return [], (await self.read_count(connection, params)) if offset else 0
 
 
 def _as_sent(column: Any) -> Any:

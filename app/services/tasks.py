@@ -11,16 +11,16 @@ from sqlalchemy.orm import aliased, joinedload
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.errors import InvalidInput, NotFound, PermissionDenied
-from app.models.common import Ref, utc_now
+from app.core.errors import InvalidInput, PermissionDenied
+from app.models.common import Ref
 from app.models.projects import Project
 from app.models.tasks import Task, TaskCreate, TaskPriority, TaskPublic, TaskStatus, TaskUpdate
 from app.models.teams import Membership, TeamRole
 from app.models.users import User, UserRef
-from app.services.concurrency import ExpectedVersions, check_version
+from app.services.concurrency import ExpectedVersions, apply_changes, bump_version, check_version
 from app.services.projects import get_project
 from app.services.rows import ListStatements, RowShape
-from app.services.teams import is_member, is_member_clause
+from app.services.teams import is_member, is_member_clause, with_role
 
 _EAGER = (
     joinedload(Task.project),  # type: ignore[arg-type]
@@ -120,23 +120,10 @@ def _list_statements(compared: tuple[str, ...]) -> ListStatements:
 
 
 def _bound(user: User, compare: dict[str, object]) -> tuple[ListStatements, dict[str, object]]:
-    """The statements comparing `compare`'s given values (None: not compared) and the values to bind."""
+    """The statements listing the tasks in the caller's teams whose columns equal `compare`'s given values (None:
+    not compared), newest first, and the values to bind."""
     values = {name: value for name, value in compare.items() if value is not None}
     return _list_statements(tuple(sorted(values))), {**values, "user_id": user.id}
-
-
-async def _page(
-    session: AsyncSession, user: User, compare: dict[str, object], limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int | None]:
-    """A page of the tasks in the caller's teams whose columns equal `compare`'s values (None: not compared), newest
-    first; the total when the page has rows, else None."""
-    statements, params = _bound(user, compare)
-    return await statements.read_page(await session.connection(), params, limit, offset)
-
-
-async def _count(session: AsyncSession, user: User, compare: dict[str, object]) -> int:
-    statements, params = _bound(user, compare)
-    return await statements.read_count(await session.connection(), params)
 
 
 def _filters(filters: TaskFilters) -> dict[str, object]:
@@ -154,11 +141,10 @@ async def list_project_tasks(
 ) -> tuple[list[dict[str, Any]], int]:
     """A project's tasks, newest first, filtered, as TaskPublic's fields; 404 for non-members."""
     compare = {"project_id": project_id, **_filters(filters)}
-    items, total = await _page(session, user, compare, limit, offset)
-    if total is None:  # no rows: a project the caller cannot see, or a page past the end
-        await get_project(session, project_id, user)
-        total = await _count(session, user, compare) if offset else 0
-    return items, total
+    # No rows: a project the caller cannot see (404), or a page past the end.
+    statements, params = _bound(user, compare)
+    check_access = functools.partial(get_project, session, project_id, user)
+    return await statements.read(await session.connection(), params, limit, offset, check_access=check_access)
 
 
 async def list_my_tasks(
@@ -171,10 +157,8 @@ async def list_my_tasks(
 ) -> tuple[list[dict[str, Any]], int]:
     """Tasks assigned to the caller in the teams they belong to, newest first, as TaskPublic's fields."""
     compare = {**_filters(TaskFilters(status=status)), "assignee_id": user.id}
-    items, total = await _page(session, user, compare, limit, offset)
-    if total is None:
-        total = await _count(session, user, compare) if offset else 0
-    return items, total
+    statements, params = _bound(user, compare)
+    return await statements.read(await session.connection(), params, limit, offset)
 
 
 async def _get_task(
@@ -184,19 +168,10 @@ async def _get_task(
     query = (
         select(Task, Membership.role)
         .join(Project, col(Project.id) == Task.project_id)
-        .join(
-            Membership,
-            is_member_clause(Project.team_id, user.id),
-        )
         .where(Task.id == task_id)
         .options(*_EAGER)
     )
-    if for_update:
-        query = query.with_for_update(of=Task)
-    row = (await session.exec(query)).first()
-    if row is None:
-        raise NotFound("Task not found.")
-    return row[0], TeamRole(row[1])
+    return await with_role(session, query, Project.team_id, user, for_update=for_update, missing="Task not found.")
 
 
 async def get_task(session: AsyncSession, task_id: uuid.UUID, user: User) -> Task:
@@ -218,11 +193,7 @@ async def update_task(
     changes = data.model_dump(exclude_unset=True)
     reassign = "assignee_id" in changes
     new_assignee_id = changes.pop("assignee_id", None)
-    changed = False
-    for field, value in changes.items():
-        if getattr(task, field) != value:
-            setattr(task, field, value)
-            changed = True
+    changed = apply_changes(task, changes)
     assignment = None
     if reassign and new_assignee_id != task.assignee_id:
         assignee = await _assignee(session, task.project.team_id, new_assignee_id) if new_assignee_id else None
@@ -231,8 +202,7 @@ async def update_task(
         if assignee is not None and assignee.id != user.id:
             assignment = _assignment(task, task.project, assignee, user)
     if changed:
-        task.version += 1
-        task.updated_at = utc_now()
+        bump_version(task)
         session.add(task)
         await session.flush()
     return task, assignment

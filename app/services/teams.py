@@ -1,18 +1,22 @@
 """Teams and memberships; membership is also the access rule for everything in a team."""
 
 import uuid
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, func, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import joinedload
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.models.common import utc_now
 from app.models.projects import Project
 from app.models.tasks import Task
-from app.models.teams import MemberCreate, Membership, Team, TeamCreate, TeamRole
+from app.models.teams import MemberCreate, Membership, Team, TeamCreate, TeamPublic, TeamRole
 from app.models.users import User
+from app.services.rows import ListStatements, RowShape
 from app.services.users import get_by_email
 
 
@@ -20,6 +24,30 @@ def is_member_clause(team_id: object, user_id: object) -> ColumnElement[bool]:
     """Join condition: the Membership row of the user `user_id` (a value or bind parameter) in the team whose id is
     `team_id` (a column)."""
     return and_(col(Membership.team_id) == team_id, col(Membership.user_id) == user_id)
+
+
+_T = TypeVar("_T")
+
+
+async def with_role(
+    session: AsyncSession,
+    query: Select[_T, str],
+    team_id: object,
+    user: User,
+    *,
+    for_update: bool,
+    missing: str,
+) -> tuple[_T, TeamRole]:
+    """The row `query` selects (with `Membership.role`) in a team the caller belongs to, and their role in it, the
+    team's id being `team_id` (a column the query joins); NotFound(`missing`) for non-members, so rows do not leak.
+    for_update: the row (not its team's) stays locked until the transaction ends."""
+    query = query.join(Membership, is_member_clause(team_id, user.id))
+    if for_update:
+        query = query.with_for_update(of=query.column_descriptions[0]["entity"])
+    row = (await session.exec(query)).first()
+    if row is None:
+        raise NotFound(missing)
+    return row[0], TeamRole(row[1])
 
 
 async def require_membership(session: AsyncSession, team_id: uuid.UUID, user: User) -> Membership:
@@ -56,16 +84,22 @@ async def create_team(session: AsyncSession, user: User, data: TeamCreate) -> Me
     return membership
 
 
-async def list_teams(
-    session: AsyncSession, user: User, *, limit: int, offset: int
-) -> tuple[list[tuple[Team, TeamRole]], int]:
-    """The caller's teams, newest first, each with the caller's role."""
-    mine = select(Team, Membership.role).join(Membership).where(Membership.user_id == user.id)
-    total = (await session.exec(select(func.count()).select_from(mine.subquery()))).one()
-    rows = await session.exec(
-        mine.order_by(col(Team.created_at).desc(), col(Team.id).desc()).limit(limit).offset(offset)
-    )
-    return [(team, TeamRole(role)) for team, role in rows.all()], total
+# The caller's teams: plain rows with TeamPublic's fields (see rows.py), the role from the caller's membership.
+_LIST = RowShape(TeamPublic, Team, joined={"role": Membership.role})
+_MINE = is_member_clause(Team.id, bindparam("user_id"))
+_LIST_STATEMENTS = ListStatements.paged(
+    _LIST,
+    sa_select(*_LIST.columns)
+    .select_from(Team)
+    .join(Membership, _MINE)
+    .order_by(col(Team.created_at).desc(), col(Team.id).desc()),
+    select(Team.id).join(Membership, _MINE),
+)
+
+
+async def list_teams(session: AsyncSession, user: User, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """The caller's teams, newest first, as TeamPublic's fields (with the caller's role), with the total."""
+    return await _LIST_STATEMENTS.read(await session.connection(), {"user_id": user.id}, limit, offset)
 
 
 async def get_team_detail(session: AsyncSession, team_id: uuid.UUID, user: User) -> tuple[Membership, list[Membership]]:

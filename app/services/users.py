@@ -1,8 +1,9 @@
 """Users: sign-up, authentication, profile and provisioning from managed auth."""
 
 import uuid
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -11,7 +12,8 @@ from app.core.errors import Conflict, InvalidInput, NotAuthenticated, Permission
 from app.core.passwords import password_problem
 from app.core.row_cache import get_recent
 from app.core.security import ExternalIdentity, LocalToken, hash_password, verify_password
-from app.models.users import PasswordChange, User, UserCreate, UserUpdate
+from app.models.users import PasswordChange, User, UserCreate, UserPublic, UserUpdate
+from app.services.rows import ListStatements, RowShape
 
 
 async def get_by_email(session: AsyncSession, email: str) -> User | None:
@@ -111,9 +113,14 @@ async def change_password(session: AsyncSession, user: User, data: PasswordChang
     await session.flush()
 
 
-async def list_users(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[User], int]:
-    """All users, oldest first, with the total."""
-    total = (await session.exec(select(func.count()).select_from(User))).one()
-    query = select(User).order_by(col(User.created_at), col(User.id)).limit(limit).offset(offset)
-    items = list((await session.exec(query)).all())
-    return items, total
+_LIST = RowShape(UserPublic, User)
+_LIST_STATEMENTS = ListStatements.paged(
+    _LIST,
+    sa_select(*_LIST.columns).select_from(User).order_by(col(User.created_at), col(User.id)),
+    select(User.id),
+)
+
+
+async def list_users(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """All users, oldest first, as UserPublic's fields, with the total."""
+    return await _LIST_STATEMENTS.read(await session.connection(), {}, limit, offset)

@@ -153,7 +153,7 @@ def _environment() -> tuple[int, int]:
     return getattr(logging, level), int(raw_port)
 
 
-async def check_api(namespaces: Sequence[str]) -> None:
+async def check_api() -> None:
     """Fail early, in one line, when the apiserver is unreachable or the AppRelease CRD is missing."""
     try:
         client = AsyncClient()
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         args = parse_arguments(argv)
         level, metrics_port = _environment()
-        asyncio.run(check_api(args.namespaces or ()))
+        asyncio.run(check_api())
         if metrics_port:
             try:
                 start_http_server(metrics_port)

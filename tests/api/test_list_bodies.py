@@ -6,9 +6,12 @@ import httpx
 from pydantic import BaseModel
 
 from app.models.common import Page
+from app.models.invitations import InvitationPublic
 from app.models.projects import ProjectPublic
 from app.models.tasks import TaskPublic
-from harness.api import Actor, add_member, create_project, create_task, create_team
+from app.models.teams import TeamPublic
+from app.models.users import UserPublic
+from harness.api import Actor, UserFactory, add_member, create_project, create_task, create_team
 
 
 def assert_model_body(response: httpx.Response, model: type[BaseModel]) -> dict[str, Any]:
@@ -58,3 +61,34 @@ async def test_list_bodies_are_what_the_models_send(client: httpx.AsyncClient, a
         await client.get(f"/api/v1/projects/{project['id']}/tasks?offset=5", headers=alice.headers), Page[TaskPublic]
     )
     assert empty["items"] == [] and empty["total"] == 2
+
+
+async def test_user_team_and_invitation_lists_are_what_the_models_send(
+    client: httpx.AsyncClient, make_user: UserFactory, alice: Actor, bob: Actor
+) -> None:
+    admin = await make_user("admin@example.com", superuser=True, full_name="Ädmin")
+    team = await create_team(client, alice, "Platform ✓")
+    await add_member(client, alice, team["id"], bob)
+    for email in ("new@example.com", bob.email.replace("bob", "robert")):
+        invited = await client.post(
+            f"/api/v1/teams/{team['id']}/invitations", json={"email": email, "role": "admin"}, headers=alice.headers
+        )
+        assert invited.status_code == 202, invited.text
+
+    users = assert_model_body(await client.get("/api/v1/users", headers=admin.headers), Page[UserPublic])
+    assert [user["email"] for user in users["items"]] == [alice.email, bob.email, "admin@example.com"]
+    assert users["items"][2]["is_superuser"] is True and users["total"] == 3
+
+    teams = assert_model_body(await client.get("/api/v1/teams", headers=bob.headers), Page[TeamPublic])
+    assert [(item["name"], item["role"]) for item in teams["items"]] == [("Platform ✓", "member")]
+
+    invitations = assert_model_body(
+        await client.get(f"/api/v1/teams/{team['id']}/invitations", headers=alice.headers), Page[InvitationPublic]
+    )
+    assert invitations["total"] == 2
+    first = invitations["items"][0]
+    assert first["team"] == {"id": team["id"], "name": "Platform ✓"} and first["role"] == "admin"
+    assert first["invited_by"]["email"] == alice.email
+
+    past = assert_model_body(await client.get("/api/v1/teams?offset=3", headers=bob.headers), Page[TeamPublic])
+    assert past["items"] == [] and past["total"] == 1

@@ -10,6 +10,7 @@ from loadtests.checks import (
     Latency,
     RouteStats,
     Thresholds,
+    between,
     check_run,
     check_statements,
     load_budgets,
@@ -117,8 +118,8 @@ def test_smoke_rules() -> None:
     assert check_run([], THRESHOLDS) == ["no requests were made"]
 
 
-def exposition(counts: dict[str, list[int]]) -> str:
-    """A multiprocess-style scrape: cumulative buckets per route."""
+def exposition(counts: dict[str, list[int]], sums: dict[str, int] | None = None) -> str:
+    """A multiprocess-style scrape: cumulative buckets per route (and the statements they ran)."""
     bounds = ["0.0", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "8.0", "+Inf"]
     lines = [
         "# HELP http_request_db_queries SQL statements run by one HTTP request.",
@@ -128,25 +129,34 @@ def exposition(counts: dict[str, list[int]]) -> str:
         for bound, value in zip(bounds, values, strict=True):
             lines.append(f'http_request_db_queries_bucket{{le="{bound}",route="{name}"}} {value}')
         lines.append(f'http_request_db_queries_count{{route="{name}"}} {values[-1]}')
+        lines.append(f'http_request_db_queries_sum{{route="{name}"}} {(sums or {}).get(name, 0)}')
     return "\n".join(lines) + "\n"
 
 
 def test_statement_budgets_from_the_histogram() -> None:
     budgets = {"GET /t": 4, "POST /t": 5, "GET /u": 1, "GET /v": 7}
     assert route_budgets(budgets) == {"/t": 5, "/u": 1, "/v": 7}
-    before = parse_statements(exposition({"/t": [0, 0, 0, 0, 10, 10, 10, 10, 10], "/u": [0, 5, 5, 5, 5, 5, 5, 5, 5]}))
-    assert before["/t"][math.inf] == 10
+    before = parse_statements(
+        exposition({"/t": [0, 0, 0, 0, 10, 10, 10, 10, 10], "/u": [0, 5, 5, 5, 5, 5, 5, 5, 5]}, {"/t": 40, "/u": 5})
+    )
+    assert before["/t"].buckets[math.inf] == before["/t"].requests == 10
     after = parse_statements(
         exposition(
             {
                 "/t": [0, 0, 0, 0, 30, 40, 43, 43, 43],  # 3 requests of this run ran 6 statements: over 5
                 "/u": [0, 25, 25, 25, 25, 25, 25, 25, 25],
                 "/v": [0, 0, 0, 0, 0, 0, 0, 9, 9],  # 7 cannot be told from 8: checked against 8
-            }
+            },
+            {"/t": 40 + 20 * 4 + 10 * 5 + 3 * 6, "/u": 25, "/v": 9 * 7},
         )
     )
     assert check_statements(before, after, budgets) == ["/t: 3 of 33 requests ran more than 5 SQL statements"]
     assert check_statements(after, after, budgets) == []
+    # The mean per request of the run's requests: 33 requests of /t ran 148 statements.
+    assert between(before, after, "/t").per_request == pytest.approx(148 / 33)
+    assert between(before, after, "/u").per_request == 1.0
+    assert between(after, after, "/u").per_request is None
+    assert between(before, after, "/nowhere").requests == 0
 
 
 def test_metrics_targets() -> None:

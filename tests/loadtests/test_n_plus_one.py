@@ -13,7 +13,7 @@ import pytest
 from harness.paths import REPO_ROOT
 
 EAGER_LOAD = re.compile(r"\n\s*joinedload\(Task\.created_by\),[^\n]*")
-PAGE_READ = "    return await statements.read_page(await session.connection(), params, limit, offset)\n"
+PAGE_READ = re.compile(r"\n    return (await statements\.read\([^\n]*\))\n")  # each task list's
 COPIED = ("app", "harness", "loadtests", "migrations", "tests", "pyproject.toml")
 
 
@@ -26,12 +26,10 @@ def drop_eager_load(source: str) -> str:
 
 def load_per_row(source: str) -> str:
     """Task lists load each task's creator with a statement of its own: the classic N+1."""
-    assert source.count(PAGE_READ) == 1, "the task list changed: update this mutation"
-    mutated = source.replace(
-        PAGE_READ,
-        "    items, total = await statements.read_page(await session.connection(), params, limit, offset)\n"
-        "    return [await _with_creator(session, item) for item in items], total\n",
+    mutated, found = PAGE_READ.subn(
+        r"\n    items, total = \1\n    return [await _with_creator(session, item) for item in items], total\n", source
     )
+    assert found == 2, "the task lists changed: update this mutation"
     return mutated + (
         "\n\nasync def _with_creator(session: AsyncSession, item: dict[str, Any]) -> dict[str, Any]:\n"
         '    creator_id = uuid.UUID(item["created_by"]["id"])\n'

@@ -20,7 +20,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"], dependencies=[Dep
     "/signup",
     response_model=UserPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(404, 409),
 )
 async def signup(session: SessionDep, data: UserCreate) -> UserPublic:
     """Register with an email and a password."""
@@ -28,7 +28,7 @@ async def signup(session: SessionDep, data: UserCreate) -> UserPublic:
     return UserPublic.model_validate(user)
 
 
-@router.post("/token", response_model=TokenResponse, responses=problem_responses(401, 404, 422, 429))
+@router.post("/token", response_model=TokenResponse, responses=problem_responses(401, 404, 429))
 async def login(
     request: Request,
     session: SessionDep,

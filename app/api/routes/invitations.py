@@ -3,7 +3,7 @@
 import uuid
 from datetime import timedelta
 
-from fastapi import APIRouter, BackgroundTasks, status
+from fastapi import APIRouter, BackgroundTasks, Response, status
 
 from app.api.deps import CurrentUser, PaginationDep, SessionDep, SettingsDep, VerifiedEmail
 from app.api.errors import problem_responses
@@ -14,7 +14,7 @@ from app.models.teams import Team, TeamPublic
 from app.services import invitations as invitations_service
 from app.services.notifications import send_invitation_email
 
-router = APIRouter(prefix=API_PREFIX, tags=["invitations"], responses=problem_responses(401, 422))
+router = APIRouter(prefix=API_PREFIX, tags=["invitations"])
 
 
 def _public(invitation: Invitation, team: Team) -> InvitationPublic:
@@ -25,7 +25,7 @@ def _public(invitation: Invitation, team: Team) -> InvitationPublic:
     "/teams/{team_id}/invitations",
     response_model=InvitationPublic,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problem_responses(403, 404, 409),
+    responses=problem_responses(403, 409),
 )
 async def create_invitation(
     session: SessionDep,
@@ -49,22 +49,20 @@ async def create_invitation(
 @router.get(
     "/teams/{team_id}/invitations",
     response_model=Page[InvitationPublic],
-    responses=problem_responses(403, 404),
+    responses=problem_responses(403),
 )
-async def list_invitations(
-    session: SessionDep, user: CurrentUser, team_id: uuid.UUID, page: PaginationDep
-) -> Page[InvitationPublic]:
+async def list_invitations(session: SessionDep, user: CurrentUser, team_id: uuid.UUID, page: PaginationDep) -> Response:
     """The team's pending invitations (not accepted, revoked or expired), newest first (owners and admins)."""
-    team, invitations, total = await invitations_service.list_pending(
+    invitations, total = await invitations_service.list_pending(
         session, team_id, user, limit=page.limit, offset=page.offset
     )
-    return page.page([_public(invitation, team) for invitation in invitations], total)
+    return page.json_page(invitations, total)
 
 
 @router.delete(
     "/teams/{team_id}/invitations/{invitation_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(403, 404),
+    responses=problem_responses(403),
 )
 async def revoke_invitation(
     session: SessionDep, user: CurrentUser, team_id: uuid.UUID, invitation_id: uuid.UUID

@@ -13,7 +13,7 @@ from app.models.common import Page
 from app.models.projects import Project, ProjectCreate, ProjectPublic, ProjectUpdate, TaskCounts
 from app.services import projects as projects_service
 
-router = APIRouter(prefix=API_PREFIX, tags=["projects"], responses=problem_responses(401, 404, 422))
+router = APIRouter(prefix=API_PREFIX, tags=["projects"])
 
 
 def _public(project: Project, task_counts: TaskCounts) -> ProjectPublic:
@@ -38,7 +38,7 @@ async def create_project(
     return _public(project, TaskCounts())
 
 
-@router.get("/projects", response_model=Page[ProjectPublic])
+@router.get("/projects", response_model=Page[ProjectPublic], responses=problem_responses(404))  # ?team_id= not yours
 async def list_projects(
     session: SessionDep,
     user: CurrentUser,
@@ -65,7 +65,7 @@ async def read_project(
 @router.patch(
     "/projects/{project_id}",
     response_model=ProjectPublic,
-    responses=problem_responses(403, 412),
+    responses=problem_responses(403),
 )
 async def update_project(
     session: SessionDep,
@@ -84,7 +84,7 @@ async def update_project(
 @router.delete(
     "/projects/{project_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(403, 412),
+    responses=problem_responses(403),
 )
 async def delete_project(
     session: SessionDep,

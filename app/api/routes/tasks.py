@@ -20,7 +20,7 @@ from app.models.tasks import (
 from app.services import tasks as tasks_service
 from app.services.notifications import send_assignment_email
 
-router = APIRouter(prefix=API_PREFIX, tags=["tasks"], responses=problem_responses(401, 404, 422))
+router = APIRouter(prefix=API_PREFIX, tags=["tasks"])
 
 
 @router.post(
@@ -71,7 +71,7 @@ async def read_task(session: SessionDep, user: CurrentUser, task_id: uuid.UUID, 
     return TaskPublic.model_validate(task)
 
 
-@router.patch("/tasks/{task_id}", response_model=TaskPublic, responses=problem_responses(412))
+@router.patch("/tasks/{task_id}", response_model=TaskPublic)
 async def update_task(
     session: SessionDep,
     settings: SettingsDep,
@@ -93,7 +93,7 @@ async def update_task(
 @router.delete(
     "/tasks/{task_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(403, 412),
+    responses=problem_responses(403),
 )
 async def delete_task(
     session: SessionDep, user: CurrentUser, task_id: uuid.UUID, expected: ExpectedVersionsDep

@@ -2,7 +2,7 @@
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from app.api.deps import CurrentUser, PaginationDep, SessionDep
 from app.api.errors import problem_responses
@@ -11,7 +11,7 @@ from app.models.common import Page
 from app.models.teams import MemberCreate, MemberPublic, Team, TeamCreate, TeamDetail, TeamPublic, TeamRole
 from app.services import teams as teams_service
 
-router = APIRouter(prefix=f"{API_PREFIX}/teams", tags=["teams"], responses=problem_responses(401, 422))
+router = APIRouter(prefix=f"{API_PREFIX}/teams", tags=["teams"])
 
 
 def _public(team: Team, role: TeamRole) -> TeamPublic:
@@ -27,13 +27,13 @@ async def create_team(session: SessionDep, user: CurrentUser, data: TeamCreate) 
 
 
 @router.get("", response_model=Page[TeamPublic])
-async def list_teams(session: SessionDep, user: CurrentUser, page: PaginationDep) -> Page[TeamPublic]:
+async def list_teams(session: SessionDep, user: CurrentUser, page: PaginationDep) -> Response:
     """The caller's teams, newest first."""
-    rows, total = await teams_service.list_teams(session, user, limit=page.limit, offset=page.offset)
-    return page.page([_public(team, role) for team, role in rows], total)
+    teams, total = await teams_service.list_teams(session, user, limit=page.limit, offset=page.offset)
+    return page.json_page(teams, total)
 
 
-@router.get("/{team_id}", response_model=TeamDetail, responses=problem_responses(404))
+@router.get("/{team_id}", response_model=TeamDetail)
 async def read_team(session: SessionDep, user: CurrentUser, team_id: uuid.UUID) -> TeamDetail:
     """A team with its members."""
     membership, members = await teams_service.get_team_detail(session, team_id, user)
@@ -44,7 +44,7 @@ async def read_team(session: SessionDep, user: CurrentUser, team_id: uuid.UUID) 
     "/{team_id}/members",
     response_model=MemberPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(403, 404, 409),
+    responses=problem_responses(403, 409),
 )
 async def add_member(session: SessionDep, user: CurrentUser, team_id: uuid.UUID, data: MemberCreate) -> MemberPublic:
     """Add a registered user to the team directly (instance superusers only; everyone else invites by email)."""
@@ -54,7 +54,7 @@ async def add_member(session: SessionDep, user: CurrentUser, team_id: uuid.UUID,
 @router.delete(
     "/{team_id}/members/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(403, 404, 409),
+    responses=problem_responses(403, 409),
 )
 async def remove_member(session: SessionDep, user: CurrentUser, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
     """Remove a member (owners and admins, or the member themself)."""

@@ -22,7 +22,7 @@ from app.models.users import PasswordChange, UserPublic, UserUpdate
 from app.services import tasks as tasks_service
 from app.services import users as users_service
 
-router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"], responses=problem_responses(401))
+router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"])
 
 
 @router.get("/me", response_model=UserPublic)
@@ -31,7 +31,7 @@ async def read_me(user: CurrentUser) -> UserPublic:
     return UserPublic.model_validate(user)
 
 
-@router.patch("/me", response_model=UserPublic, responses=problem_responses(409, 422))
+@router.patch("/me", response_model=UserPublic, responses=problem_responses(409))
 async def update_me(session: SessionDep, user: CurrentUser, data: UserUpdate) -> UserPublic:
     """Change the caller's name or email."""
     return UserPublic.model_validate(await users_service.update_profile(session, user, data))
@@ -41,7 +41,7 @@ async def update_me(session: SessionDep, user: CurrentUser, data: UserUpdate) ->
     "/me/password",
     status_code=status.HTTP_204_NO_CONTENT,
     dependencies=[Depends(require_local_auth)],
-    responses=problem_responses(403, 404, 422, 429),
+    responses=problem_responses(403, 404, 429),
 )
 async def change_password(
     request: Request,
@@ -59,7 +59,7 @@ async def change_password(
         await users_service.change_password(session, user, data)
 
 
-@router.get("/me/tasks", response_model=Page[TaskPublic], responses=problem_responses(422))
+@router.get("/me/tasks", response_model=Page[TaskPublic])
 async def list_my_tasks(
     session: SessionDep,
     user: CurrentUser,
@@ -71,8 +71,8 @@ async def list_my_tasks(
     return page.json_page(tasks, total)
 
 
-@router.get("", response_model=Page[UserPublic], responses=problem_responses(403, 422))
-async def list_users(session: SessionDep, _: Superuser, page: PaginationDep) -> Page[UserPublic]:
+@router.get("", response_model=Page[UserPublic], responses=problem_responses(403))
+async def list_users(session: SessionDep, _: Superuser, page: PaginationDep) -> Response:
     """Every user (superusers only)."""
     users, total = await users_service.list_users(session, limit=page.limit, offset=page.offset)
-    return page.page([UserPublic.model_validate(user) for user in users], total)
+    return page.json_page(users, total)
