@@ -36,11 +36,12 @@ def test_up_status_down_leave_nothing_behind() -> None:
     up = cluster("up")
     assert up.returncode == 0, up.stderr
     lines = up.stdout.strip().splitlines()
-    assert lines[-2] == f"KUBECONFIG={state_dir() / 'kubeconfig'}"
-    assert lines[-1].startswith("DATABASE_URL=postgresql://bosun:") and "@10.244.0.1:5432/bosun" in lines[-1]
+    assert lines[-3] == f"KUBECONFIG={state_dir() / 'kubeconfig'}"
+    assert lines[-2].startswith("DATABASE_URL=postgresql://bosun:") and "@10.244.0.1:5432/bosun" in lines[-2]
+    assert lines[-1] == "GIT_BASE_URL=git://10.244.0.1:9418"
     try:
         again = cluster("up")  # idempotent: the same cluster, the same lines
-        assert again.returncode == 0 and again.stdout.strip().splitlines()[-2:] == lines[-2:], again.stderr
+        assert again.returncode == 0 and again.stdout.strip().splitlines()[-3:] == lines[-3:], again.stderr
         status = cluster("status")
         for part in PARTS:
             assert f"{part}: running" in status.stdout, status.stdout
