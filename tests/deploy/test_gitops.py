@@ -21,6 +21,7 @@ from harness.admission import route_to_loopback
 from harness.charts import by_kind, render
 from harness.ci_tools import argocd_crds_dir, crds, prometheus_operator_crds_dir
 from harness.control_plane import NOT_BUILT, ControlPlane, control_plane
+from harness.gitops.argocd import one_machine_values
 from harness.k8s_tools import built
 from harness.paths import REPO_ROOT
 
@@ -178,6 +179,28 @@ def test_the_project_allows_what_the_applications_render(environment: str) -> No
             scope = "clusterResourceWhitelist" if obj["kind"] in CLUSTER_SCOPED else "namespaceResourceWhitelist"
             allowed = {(entry["group"], entry["kind"]) for entry in project[scope]}
             assert (group, obj["kind"]) in allowed, f"{app['metadata']['name']}: {obj['kind']} is not allowed"
+
+
+def test_environments_sharing_one_cluster_never_share_an_object(tmp_path: Path) -> None:
+    """The one-machine values (`poe gitops up`): both environments on one cluster, each object owned by exactly one
+    Application, the CRD by staging's, every destination inside the project."""
+    values = tmp_path / "one-machine.yaml"
+    values.write_text(yaml.safe_dump(one_machine_values("git://10.244.0.1:9418/bosun.git")))
+    projects = {doc["metadata"]["name"]: doc["spec"] for doc in by_kind(bootstrap("-f", str(values)), "AppProject")}
+    owners: dict[tuple[str, str, str], str] = {}
+    for environment in ENVIRONMENTS:
+        for app in applications(environment, "-f", str(values)):
+            destination = {k: app["spec"]["destination"][k] for k in ("name", "namespace")}
+            assert destination in projects["bosun"]["destinations"]
+            for obj in render_application(app):
+                namespace = obj["metadata"].get(
+                    "namespace", "" if obj["kind"] in CLUSTER_SCOPED else destination["namespace"]
+                )
+                key = (obj["kind"], namespace, obj["metadata"]["name"])
+                assert key not in owners, f"{key} rendered by {owners.get(key)} and {app['metadata']['name']}"
+                owners[key] = app["metadata"]["name"]
+    crds = [owner for (kind, _, _), owner in owners.items() if kind == "CustomResourceDefinition"]
+    assert crds == ["bosun-staging-operator"]
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
