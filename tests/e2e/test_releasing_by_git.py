@@ -235,33 +235,45 @@ def test_paused_in_git_is_suspended_and_nothing_rolls(gitops: Gitops) -> None:
     assert gitops.release(STAGING)["status"]["currentImage"] == before["spec"]["image"]
 
 
-def test_removing_applications_from_git_keeps_the_crd_and_the_other_environment(gitops: Gitops) -> None:
+def test_removing_the_service_from_git_keeps_the_crd_and_the_other_environment(gitops: Gitops) -> None:
     plane = gitops.plane
     production = gitops.release(PRODUCTION)
     apps = "deploy/environments/staging/apps.yaml"
     gitops.repo.replace(apps, "service:\n  enabled: true", "service:\n  enabled: false")
-    gitops.repo.replace(apps, "operator:\n  enabled: true", "operator:\n  enabled: false")
-    commit = gitops.repo.commit("Remove staging's Applications")
+    removed = gitops.repo.commit("Remove staging's service")
 
-    def gone() -> bool:
-        listing = get_json(plane, "applications.argoproj.io", "-n", argocd.NAMESPACE)["items"]
-        names = {app["metadata"]["name"] for app in listing}
-        return not names & {"bosun-staging-service", "bosun-staging-operator"}
+    def names() -> set[str]:
+        return {
+            app["metadata"]["name"]
+            for app in get_json(plane, "applications.argoproj.io", "-n", argocd.NAMESPACE)["items"]
+        }
 
-    wait_for("staging's Applications deleted", gone, timeout=300)
+    wait_for("staging's service Application deleted", lambda: "bosun-staging-service" not in names(), timeout=300)
     wait_for(
         "staging's AppRelease deleted with its Application",
         lambda: plane.kubectl("get", "apprelease", "bosun", "-n", namespace(STAGING), check=False).returncode != 0,
         timeout=120,
     )
-    # The CRD came with staging's operator Application, and stays (Delete=false): production's release needs it.
     assert plane.kubectl("get", "crd", "appreleases.bosun.dev", check=False).returncode == 0
     after = gitops.release(PRODUCTION)
     assert after["metadata"]["uid"] == production["metadata"]["uid"]
     assert after["status"]["phase"] == "Ready"
     gitops.settled(PRODUCTION)
 
-    gitops.repo.revert(commit)
+    # Removing the last one too would empty the environment: Argo CD's automated sync refuses to wipe it out.
+    gitops.repo.replace(apps, "operator:\n  enabled: true", "operator:\n  enabled: false")
+    emptied = gitops.repo.commit("Remove staging's operator too")
+
+    def refused() -> str | None:
+        conditions = application(plane, "bosun-staging").get("status", {}).get("conditions", [])
+        return next((c["message"] for c in conditions if emptied[:7] in c["message"]), None)
+
+    assert "auto-sync will wipe out all resources" in wait_for("Argo CD refusing to empty staging", refused, 120)
+    assert "bosun-staging-operator" in names()
+    assert plane.kubectl("get", "crd", "appreleases.bosun.dev", check=False).returncode == 0
+
+    gitops.repo.revert(emptied)
+    gitops.repo.revert(removed)
     gitops.settled(STAGING, PRODUCTION)
 
 
