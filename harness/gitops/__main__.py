@@ -8,23 +8,27 @@ from harness.gitops.images import ensure_gitops_images
 from harness.gitops.repository import GitopsError
 from harness.images import ImageError
 
+USAGE = "usage: poe gitops up | status | images"
+
 
 def main(argv: list[str]) -> int:
-    command = argv[0] if argv else ""
+    if len(argv) != 1 or argv[0] not in ("up", "status", "images"):
+        print(USAGE, file=sys.stderr)
+        return 2
     try:
-        if command == "up":
+        if argv[0] == "up":
             install.up()
-        elif command == "images":
+        elif argv[0] == "images":
             for line in ensure_gitops_images().lines():
                 print(line)
-        elif command == "status":
+        else:
             for line in install.status():
                 print(line)
-        else:
-            print("usage: poe gitops up | status | images", file=sys.stderr)
-            return 2
     except (GitopsError, ImageError) as error:
         print(error, file=sys.stderr)
+        return 1
+    except Exception as exc:  # kubectl, helm, ctr, the database: their own message, one line
+        print(f"gitops {argv[0]}: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return 1
     return 0
 

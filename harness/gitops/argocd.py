@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from harness.node.config import APISERVER_PORT, KUBERNETES_SERVICE_IP, NODE_IP
+
 NAMESPACE = "argocd"
 ENVIRONMENTS = ("staging", "production")
 # The upstream images of the core install, by what they are.
@@ -69,7 +71,10 @@ def cluster_secret(name: str, server: str, token: str, ca_pem: bytes) -> Obj:
 
 # One node stands for both environments' clusters: each is registered under its own name at its own address of the
 # same apiserver (Argo CD tells clusters apart by address), and gets namespaces of its own.
-CLUSTER_SERVERS = {"staging": "https://10.96.0.1:443", "production": "https://10.244.0.1:6443"}
+CLUSTER_SERVERS = {
+    "staging": f"https://{KUBERNETES_SERVICE_IP}:443",  # the `kubernetes` Service
+    "production": f"https://{NODE_IP}:{APISERVER_PORT}",  # the apiserver itself
+}
 
 
 def namespaces(environment: str) -> tuple[str, str]:
@@ -106,14 +111,18 @@ def one_machine_values(repo_url: str, revision: str = "main") -> Obj:
 
 @dataclass(frozen=True)
 class ApplicationState:
+    """What an Application says of itself: sync status, health, message, the revision it compared, its operation."""
+
     sync: str
     health: str
     message: str
     revision: str
+    operation: str = ""  # the phase of its last sync operation: Running while it (or a retry) goes on
 
     @property
     def settled(self) -> bool:
-        return self.sync == "Synced" and self.health == "Healthy"
+        """Synced and Healthy, with no sync still running (a failed commit's retries would block the next one)."""
+        return self.sync == "Synced" and self.health == "Healthy" and self.operation != "Running"
 
 
 def application_state(app: Obj) -> ApplicationState:
@@ -126,4 +135,5 @@ def application_state(app: Obj) -> ApplicationState:
         health=health.get("status", "Unknown"),
         message=message,
         revision=status.get("sync", {}).get("revision", ""),
+        operation=status.get("operationState", {}).get("phase", ""),
     )

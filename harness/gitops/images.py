@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import ci_tools, k8s_tools
-from harness.images import ImageError, cache_root, ensure_base, run_logged, size_mib
+from harness.images import ULIMITS, ImageError, cache_root, ensure_base, run_logged, size_mib
 
 HERE = Path(__file__).parent
 # What each image's Debian base holds. Argo CD's: what its own Dockerfile installs, less tzdata and connect-proxy.
@@ -28,6 +28,7 @@ class GitopsImages:
     archives: dict[str, Path]  # reference -> OCI archive
 
     def lines(self) -> list[str]:
+        """One line per image: `<reference> <size in MiB>`, as `poe images` prints its own."""
         return [f"{reference} {size_mib(reference):.0f}" for reference in self.archives]
 
 
@@ -51,7 +52,7 @@ def _argocd_context(folder: Path) -> Path:
 
 
 def _build(reference: str, context: Path, base: str, archive: Path, log: Path) -> None:
-    args = ["buildah", "bud", "--layers", "--network", "host", "--build-arg", f"BASE={base}", "--pull-never"]
+    args = ["buildah", "bud", "--layers", "--network", "host", *ULIMITS, "--build-arg", f"BASE={base}", "--pull-never"]
     run_logged(*args, "--tag", reference, "-f", str(context / "Containerfile"), str(context), cwd=context, log=log)
     archive.unlink(missing_ok=True)
     run_logged("buildah", "push", "--quiet", reference, f"oci-archive:{archive}:{reference}", log=log)

@@ -22,13 +22,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
 import yaml
 
 from harness import ci_tools
 from harness.control_plane import ControlPlane
 from harness.gitops import argocd
-from harness.gitops.images import ensure_gitops_images
+from harness.gitops.images import GitopsImages, ensure_gitops_images
 from harness.gitops.repository import GitopsError, repository_url, serve_repository
 from harness.images import ensure_images
 from harness.node.cluster import Cluster, running
@@ -60,52 +59,55 @@ def image_references() -> dict[str, str]:
     return wanted
 
 
-def load_images(node: Cluster) -> None:
+def apply(plane: ControlPlane, *objects: dict[str, Any], manager: str = FIELD_MANAGER, force: bool = False) -> None:
+    """Server-side apply of objects under one field manager."""
+    listing = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+    flags = ["--force-conflicts"] if force else []
+    plane.kubectl("apply", "--server-side", f"--field-manager={manager}", *flags, "-f", "-", input=json.dumps(listing))
+
+
+def load_images(node: Cluster, gitops: GitopsImages) -> None:
+    """This tree's images and Argo CD's into the node; Git's references given to this tree's images once (a tag,
+    like a registry's, keeps naming what it named first)."""
     built = {image.target: image for image in ensure_images()}
-    for target in ("runtime", "operator", "loadtest"):
-        node.import_image(built[target].archive, built[target].reference)
+    for image in built.values():
+        node.import_image(image.archive, image.reference)
+    present = node.images()
     for reference, target in image_references().items():
-        node.tag_image(built[target].reference, reference)
-    gitops = ensure_gitops_images()
+        if reference not in present:
+            node.tag_image(built[target].reference, reference)
     for reference, archive in gitops.archives.items():
         node.import_image(archive, reference)
-    print(f"gitops: images {gitops.argocd} {gitops.redis}", file=sys.stderr)
 
 
-def install_argocd(plane: ControlPlane) -> None:
-    gitops = ensure_gitops_images()
+def install_argocd(plane: ControlPlane, gitops: GitopsImages) -> None:
     manifest = (ci_tools.argocd_dir() / "core-install.yaml").read_text()
     objects = argocd.install_objects(manifest, gitops.argocd, gitops.redis)
     plane.ensure_namespace(argocd.NAMESPACE)
     crds = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
-    listing = {"apiVersion": "v1", "kind": "List", "items": crds}
-    plane.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=argocd-install", "-f", "-",
-                  input=json.dumps(listing))  # fmt: skip
+    apply(plane, *crds, manager="argocd-install", force=True)
     for crd in crds:
         plane.wait_established(crd["metadata"]["name"])
-    # Before the workloads (they read the poll interval when they start): the documented step as written there, and
-    # this machine's poll interval under a manager of its own.
-    readme_step = ("apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "deploy/argocd/argocd-cm.yaml")
-    plane.kubectl(*readme_step[:-1], str(REPO_ROOT / readme_step[-1]))
-    poll = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm", "namespace": argocd.NAMESPACE},
-            "data": {"timeout.reconciliation": RECONCILIATION, "timeout.reconciliation.jitter": "0s"}}  # fmt: skip
-    plane.kubectl("apply", "--server-side", "--field-manager=bosun-one-machine", "-f", "-", input=json.dumps(poll))
-    # Each resource's health (the AppRelease's message) in the Application itself, for kubectl: without the API
-    # server and UI, nothing else shows it.
-    params = {"apiVersion": "v1", "kind": "ConfigMap",
-              "metadata": {"name": "argocd-cmd-params-cm", "namespace": argocd.NAMESPACE},
-              "data": {"controller.resource.health.persist": "true"}}  # fmt: skip
-    plane.kubectl("apply", "--server-side", "--field-manager=bosun-one-machine", "-f", "-", input=json.dumps(params))
-    rest = {
-        "apiVersion": "v1",
-        "kind": "List",
-        "items": [o for o in objects if o["kind"] != "CustomResourceDefinition"],
-    }
-    plane.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=argocd-install",
-                  "-n", argocd.NAMESPACE, "-f", "-", input=json.dumps(rest))  # fmt: skip
-    for kind, name in (("statefulset", "argocd-application-controller"), ("deployment", "argocd-repo-server"),
-                       ("deployment", "argocd-redis"), ("deployment", "argocd-applicationset-controller")):  # fmt: skip
-        plane.kubectl("rollout", "status", f"{kind}/{name}", "-n", argocd.NAMESPACE, "--timeout=300s")
+    # Before the workloads (they read these when they start): the documented step as written there, a Git poll for
+    # one machine, and each resource's health kept in the Application (the AppRelease's message for kubectl: without
+    # Argo CD's API server and UI, nothing else shows it).
+    documented = ("apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "deploy/argocd/argocd-cm.yaml")
+    plane.kubectl(*documented[:-1], str(REPO_ROOT / documented[-1]))
+    one_machine = [
+        ("argocd-cm", {"timeout.reconciliation": RECONCILIATION, "timeout.reconciliation.jitter": "0s"}),
+        ("argocd-cmd-params-cm", {"controller.resource.health.persist": "true"}),
+    ]
+    apply(plane, *({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": argocd.NAMESPACE},
+                    "data": data} for name, data in one_machine), manager="bosun-one-machine")  # fmt: skip
+    rest = [o for o in objects if o["kind"] != "CustomResourceDefinition"]
+    for obj in rest:
+        obj["metadata"].setdefault("namespace", argocd.NAMESPACE)
+    apply(plane, *rest, manager="argocd-install", force=True)
+    for obj in rest:
+        if obj["kind"] in argocd.WORKLOAD_KINDS:
+            # Within the subprocess's own 300 s: kubectl's message, not a timeout, when it takes too long.
+            plane.kubectl("rollout", "status", f"{obj['kind'].lower()}/{obj['metadata']['name']}",
+                          "-n", argocd.NAMESPACE, "--timeout=240s")  # fmt: skip
 
 
 def install_monitoring_crds(plane: ControlPlane) -> None:
@@ -117,39 +119,32 @@ def install_monitoring_crds(plane: ControlPlane) -> None:
     plane.install_crds(*wanted)
 
 
-def _database(node: Cluster, name: str) -> str:
-    with psycopg.connect(node.postgres.admin_url(), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-    return node.postgres.app_url(name) if exists else node.postgres.create_database(name)
-
-
 def _secret(name: str, namespace: str, data: dict[str, str]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
             "type": "Opaque", "stringData": data}  # fmt: skip
 
 
 def environment_secrets(node: Cluster, plane: ControlPlane) -> None:
-    """What a secret store gives each environment: its database and key, the SMTP password (created once)."""
+    """What a secret store gives each environment: its database and key, the SMTP password (each made once)."""
     for environment in argocd.ENVIRONMENTS:
         namespace, _ = argocd.namespaces(environment)
         values = yaml.safe_load((DEPLOY / "environments" / environment / "values.yaml").read_text())
         plane.ensure_namespace(namespace)
-        name = values["secrets"]["existingSecret"]
-        if plane.kubectl("get", "secret", name, "-n", namespace, check=False).returncode == 0:
-            continue
-        url = _database(node, f"bosun_{environment}")
-        for secret in (
-            _secret(name, namespace, {"DATABASE_URL": url, "SECRET_KEY": secrets.token_urlsafe(48)}),
-            _secret("smtp-credentials", namespace, {"password": secrets.token_urlsafe(24)}),
-        ):
-            plane.kubectl("apply", "--server-side", "--field-manager=bosun-secret-store", "-f", "-",
-                          input=json.dumps(secret))  # fmt: skip
+        for name in (values["secrets"]["existingSecret"], "smtp-credentials"):
+            if plane.kubectl("get", "secret", name, "-n", namespace, check=False).returncode == 0:
+                continue
+            if name == "smtp-credentials":
+                data = {"password": secrets.token_urlsafe(24)}
+            else:
+                url = node.postgres.create_database(f"bosun_{environment}", exist_ok=True)
+                data = {"DATABASE_URL": url, "SECRET_KEY": secrets.token_urlsafe(48)}
+            apply(plane, _secret(name, namespace, data), manager="bosun-secret-store")
 
 
 def register_clusters(node: Cluster, plane: ControlPlane) -> None:
     """`staging` and `production` as Argo CD clusters: a ServiceAccount with cluster-admin and its token, like
     `argocd cluster add`."""
-    account = [
+    account: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "ServiceAccount",
          "metadata": {"name": MANAGER_ACCOUNT, "namespace": "kube-system"}},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
@@ -160,8 +155,7 @@ def register_clusters(node: Cluster, plane: ControlPlane) -> None:
          "metadata": {"name": f"{MANAGER_ACCOUNT}-token", "namespace": "kube-system",
                       "annotations": {"kubernetes.io/service-account.name": MANAGER_ACCOUNT}}},
     ]  # fmt: skip
-    plane.kubectl("apply", "--server-side", "--field-manager=bosun", "-f", "-",
-                  input=json.dumps({"apiVersion": "v1", "kind": "List", "items": account}))  # fmt: skip
+    apply(plane, *account)
     token = ""
     deadline = time.monotonic() + 60
     while not token and time.monotonic() < deadline:
@@ -172,9 +166,8 @@ def register_clusters(node: Cluster, plane: ControlPlane) -> None:
     if not token:
         raise GitopsError("gitops: the controller-manager gave argocd-manager no token")
     ca = node.plane.certs.ca.read_bytes()
-    for name, server in argocd.CLUSTER_SERVERS.items():
-        secret = argocd.cluster_secret(name, server, base64.b64decode(token).decode(), ca)
-        plane.kubectl("apply", "--server-side", "--field-manager=bosun", "-f", "-", input=json.dumps(secret))
+    decoded = base64.b64decode(token).decode()
+    apply(plane, *(argocd.cluster_secret(name, server, decoded, ca) for name, server in argocd.CLUSTER_SERVERS.items()))
 
 
 def install_environments(plane: ControlPlane) -> None:
@@ -198,8 +191,10 @@ EXPECTED_APPLICATIONS = tuple(
 
 
 def wait_settled(plane: ControlPlane, names: tuple[str, ...] = EXPECTED_APPLICATIONS, timeout: float = 900,
-                 report: Callable[[str], None] | None = None) -> dict[str, argocd.ApplicationState]:  # fmt: skip
-    """Until every named Application is Synced and Healthy; raises with each one's state when time runs out."""
+                 report: Callable[[str], None] | None = None,
+                 revision: str | None = None) -> dict[str, argocd.ApplicationState]:  # fmt: skip
+    """Until every named Application is Synced and Healthy with no sync running (at `revision` when given); raises
+    with each one's state when time runs out."""
     deadline = time.monotonic() + timeout
     last = ""
     while True:
@@ -208,10 +203,11 @@ def wait_settled(plane: ControlPlane, names: tuple[str, ...] = EXPECTED_APPLICAT
         if line != last and report is not None:
             report(line)
         last = line
-        if all(n in states and states[n].settled for n in names):
+        if all(n in states and states[n].settled and revision in (None, states[n].revision) for n in names):
             return states
         if time.monotonic() > deadline:
-            detail = "; ".join(f"{n}: {s.sync}/{s.health} {s.message}" for n, s in states.items())
+            detail = "; ".join(f"{n}: {s.sync}/{s.health} {s.operation} {s.revision[:7]} {s.message}"
+                               for n, s in states.items())  # fmt: skip
             raise GitopsError(f"gitops: not Synced and Healthy after {timeout:.0f}s: {detail}")
         time.sleep(3)
 
@@ -224,12 +220,13 @@ def up() -> None:
     def say(line: str) -> None:
         print(f"gitops [{time.monotonic() - started:5.0f}s] {line}", file=sys.stderr)
 
-    load_images(node)
-    say("images loaded")
+    gitops = ensure_gitops_images()
+    load_images(node, gitops)
+    say(f"images loaded (Argo CD: {gitops.argocd}, Redis: {gitops.redis})")
     serve_repository(node.layout.git)
     say(f"serving {repository_url()}")
     install_monitoring_crds(plane)
-    install_argocd(plane)
+    install_argocd(plane, gitops)
     say("Argo CD is running")
     environment_secrets(node, plane)
     register_clusters(node, plane)

@@ -26,7 +26,7 @@ def git(*args: str, cwd: Path | None = None) -> str:
     # safe.directory: the served repositories belong to root, the Git server reads them as nobody.
     result = subprocess.run(["git", "-c", "safe.directory=*", *args], cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
-        last = (result.stderr.strip() or "no output").splitlines()[-1]
+        last = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
         raise GitopsError(f"gitops: git {args[0]} failed: {last}")
     return result.stdout
 
@@ -37,8 +37,14 @@ def serve_repository(served: Path) -> Path:
     bare = served / REPOSITORY
     if not (bare / "HEAD").is_file():
         git("init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    if not has_main(bare):  # also when a first push was interrupted
         git("push", "--quiet", str(bare), "HEAD:refs/heads/main", cwd=REPO_ROOT)
     return bare
+
+
+def has_main(bare: Path) -> bool:
+    return subprocess.run(["git", "-c", "safe.directory=*", "rev-parse", "--verify", "-q", "refs/heads/main"],
+                          cwd=bare, capture_output=True).returncode == 0  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,9 @@ class Cluster:
     def import_image(self, archive: Path, reference: str) -> None:
         containerd.import_archive(self.layout, archive, reference)
 
+    def images(self) -> set[str]:
+        return containerd.images(self.layout)
+
     def tag_image(self, source: str, target: str) -> None:
         containerd.tag(self.layout, source, target)
 
@@ -151,7 +154,9 @@ def running() -> Cluster | None:
     """The cluster that is up on this machine, if every part of it runs."""
     layout = Layout(state_dir())
     state = State.load(layout)
-    if state is None or not all(p.alive() for p in state.processes.values()):
+    if state is None or not set(PARTS) <= state.processes.keys():  # also a cluster from before a part was added
+        return None
+    if not all(p.alive() for p in state.processes.values()):
         return None
     return Cluster(layout)
 

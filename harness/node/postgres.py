@@ -59,10 +59,12 @@ class ClusterPostgres:
         password = self.password_file.read_text().strip()
         return f"postgresql://{APP_ROLE}:{password}@{self.host}:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        """An empty database owned by the application role; returns the URL pods use for it."""
+    def create_database(self, name: str, exist_ok: bool = False) -> str:
+        """An empty database owned by the application role (kept when it exists and `exist_ok`); the URL pods use."""
         with psycopg.connect(self.admin_url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" OWNER "{APP_ROLE}"')
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if not (exists and exist_ok):
+                conn.execute(f'CREATE DATABASE "{name}" OWNER "{APP_ROLE}"')
         return self.app_url(name)
 
 

@@ -23,13 +23,14 @@ from harness.gitops.install import up, wait_settled
 from harness.gitops.repository import REPOSITORY, WorkingCopy, git, repository_url
 from harness.images import Image, derive
 from harness.node.cluster import Cluster
+from harness.paths import REPO_ROOT
 from harness.releases import head_revision, revision
 from tests.e2e.reads import get_json, migration_jobs, parse_time, pods, release_status, schema_revision, service_url
 
 STAGING, PRODUCTION = "staging", "production"
 VALUES = "deploy/environments/{}/values.yaml"
 REVISION = "e2e00000gitops"
-MIGRATION_SECONDS = 15  # long enough to see Argo CD show the release as Progressing while it migrates
+MIGRATION_SECONDS = 20  # long enough to see Argo CD show the release as Progressing while it migrates
 SERVICE_PODS = "app.kubernetes.io/name=bosun,!job-name"
 
 
@@ -82,15 +83,21 @@ class Gitops:
     def release(self, environment: str) -> dict[str, Any]:
         return release_status(self.plane, namespace(environment))
 
-    def settled(self, *environments: str) -> None:
+    def settled(self, *environments: str, revision: str | None = None) -> None:
         names = tuple(f"bosun-{e}{suffix}" for e in environments for suffix in ("", "-operator", "-service"))
-        wait_settled(self.plane, names, timeout=600)
+        wait_settled(self.plane, names, timeout=600, revision=revision)
 
 
 @pytest.fixture(scope="module")
 def gitops(node: Cluster, plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Gitops:
     if not (ci_tools.argocd_dir() / "bin" / "argocd").is_file():
         pytest.skip("Argo CD not built: run `uv run poe ci-tools`")
+    if plane.kubectl("get", "namespace", argocd.NAMESPACE, check=False).returncode == 0:
+        pytest.skip("Argo CD is already on this cluster: these tests start from nothing (`uv run poe cluster down`)")
+    # Argo CD is served this checkout's commit: what is not committed would not be what these tests check.
+    uncommitted = git("status", "--porcelain", "--", "charts", "deploy", cwd=REPO_ROOT).strip()
+    if uncommitted:
+        pytest.fail(f"commit charts/ and deploy/ first, Argo CD serves the commit: {uncommitted.splitlines()[0]}")
     up()
     repo = WorkingCopy.clone(node.layout.git / REPOSITORY, tmp_path_factory.mktemp("gitops") / "bosun")
     return Gitops(node, plane, repo)
@@ -101,10 +108,13 @@ def test_from_nothing_the_operator_syncs_before_the_service_and_both_environment
     for environment in (STAGING, PRODUCTION):
         service_app = application(gitops.plane, f"bosun-{environment}-service")
         assert service_app["spec"]["source"]["repoURL"] == repository_url()
-        operator = get_json(gitops.plane, "deployments", "-n", argocd.namespaces(environment)[1])["items"][0]
-        available = next(c for c in operator["status"]["conditions"] if c["type"] == "Available")
-        # Wave 1 exists only once wave 0 was healthy: the service's Application was made after the operator ran.
-        assert parse_time(service_app["metadata"]["creationTimestamp"]) >= parse_time(available["lastTransitionTime"])
+        # Wave 1 exists only once wave 0 was healthy: the service's Application was made after Argo CD first saw the
+        # operator's Application Healthy (its own Event says when).
+        events = get_json(gitops.plane, "events", "-n", argocd.NAMESPACE,
+                          f"--field-selector=involvedObject.name=bosun-{environment}-operator")["items"]  # fmt: skip
+        healthy = [parse_time(e["firstTimestamp"]) for e in events if e["message"].endswith("-> Healthy")]
+        assert healthy, [e["message"] for e in events]
+        assert parse_time(service_app["metadata"]["creationTimestamp"]) >= min(healthy)
         # The AppRelease's health is its phase, with the operator's message.
         health = resource_health(service_app, "AppRelease")
         assert health["status"] == "Healthy", health
@@ -134,7 +144,7 @@ def test_a_release_by_commit_migrates_then_rolls_staging_and_leaves_production(
     old_tag, new_tag = old_image.rsplit(":", 1)[1], "1.6.0"
     gitops.repo.replace(VALUES.format(STAGING), f'tag: "{old_tag}"', f'tag: "{new_tag}"')
     committed = time.monotonic()
-    gitops.repo.commit(f"Release {new_tag} to staging")
+    released = gitops.repo.commit(f"Release {new_tag} to staging")
 
     def migrating_in_argocd() -> dict[str, str] | None:
         health = resource_health(application(plane, "bosun-staging-service"), "AppRelease")
@@ -142,7 +152,7 @@ def test_a_release_by_commit_migrates_then_rolls_staging_and_leaves_production(
 
     seen = wait_for("Argo CD showing the release Migrating", migrating_in_argocd, timeout=240, every=0.5)
     assert seen["status"] == "Progressing"
-    gitops.settled(STAGING)
+    gitops.settled(STAGING, revision=released)
     print(f"commit to Healthy: {time.monotonic() - committed:.0f}s")
 
     release = gitops.release(STAGING)
@@ -187,9 +197,9 @@ def test_a_bad_commit_is_refused_with_the_operators_message_and_its_revert_heals
     assert {p["metadata"]["uid"] for p in serving(plane, STAGING)} == before
     assert httpx.get(f"{service_url(plane, staging)}/readyz", timeout=10).status_code == 200
 
-    gitops.repo.revert(commit)
-    gitops.settled(STAGING)
-    assert gitops.release(STAGING)["spec"]["settings"]["CORS_ORIGINS"] == origins
+    reverted = gitops.repo.revert(commit)
+    gitops.settled(STAGING, revision=reverted)
+    assert gitops.release(STAGING)["metadata"]["generation"] == generation
 
 
 def test_drift_is_undone_by_self_heal(gitops: Gitops) -> None:
@@ -230,8 +240,8 @@ def test_paused_in_git_is_suspended_and_nothing_rolls(gitops: Gitops) -> None:
     assert not migration_jobs(plane, staging, release["spec"]["image"])
     assert all(p["spec"]["containers"][0]["image"] == before["spec"]["image"] for p in serving(plane, STAGING))
 
-    gitops.repo.revert(commit)
-    gitops.settled(STAGING)
+    reverted = gitops.repo.revert(commit)
+    gitops.settled(STAGING, revision=reverted)
     assert gitops.release(STAGING)["status"]["currentImage"] == before["spec"]["image"]
 
 
@@ -273,8 +283,8 @@ def test_removing_the_service_from_git_keeps_the_crd_and_the_other_environment(g
     assert plane.kubectl("get", "crd", "appreleases.bosun.dev", check=False).returncode == 0
 
     gitops.repo.revert(emptied)
-    gitops.repo.revert(removed)
-    gitops.settled(STAGING, PRODUCTION)
+    restored = gitops.repo.revert(removed)
+    gitops.settled(STAGING, PRODUCTION, revision=restored)
 
 
 @pytest.mark.parametrize(

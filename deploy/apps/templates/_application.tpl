@@ -49,6 +49,9 @@ spec:
       - ServerSideApply=true
     retry:
       limit: 5
+      # A retry syncs what Git says now: a commit that fixes or reverts a refused one is not queued behind its
+      # retries.
+      refresh: true
       backoff:
         duration: 10s
         factor: 2
