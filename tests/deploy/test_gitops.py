@@ -292,7 +292,19 @@ def test_argocd_health_of_a_child_application() -> None:
         "status": "Degraded",
         "message": "Deployment bosun-operator failed",
     }
-    assert health("argoproj.io_Application", {"status": {"health": {"status": "Healthy"}}})["status"] == "Healthy"
+    synced = {"status": "Synced"}
+    assert health("argoproj.io_Application", {"status": {"health": {"status": "Healthy"}, "sync": synced}}) == {
+        "status": "Healthy",
+        "message": "",
+    }
+    # Not synced yet, or a sync still running: what it has not applied yet does not count against its health.
+    waiting = {"status": "Progressing", "message": "Waiting for the Application to sync"}
+    not_synced = {"health": {"status": "Healthy"}, "sync": {"status": "OutOfSync"}}
+    assert health("argoproj.io_Application", {"status": not_synced}) == waiting
+    running = {"health": {"status": "Healthy"}, "sync": synced, "operationState": {"phase": "Running"}}
+    assert health("argoproj.io_Application", {"status": running}) == waiting
+    finished = {**running, "operationState": {"phase": "Succeeded"}}
+    assert health("argoproj.io_Application", {"status": finished})["status"] == "Healthy"
 
 
 # --- on real apiservers -----------------------------------------------------------------------------------------

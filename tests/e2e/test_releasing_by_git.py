@@ -108,13 +108,13 @@ def test_from_nothing_the_operator_syncs_before_the_service_and_both_environment
     for environment in (STAGING, PRODUCTION):
         service_app = application(gitops.plane, f"bosun-{environment}-service")
         assert service_app["spec"]["source"]["repoURL"] == repository_url()
-        # Wave 1 exists only once wave 0 was healthy: the service's Application was made after Argo CD first saw the
-        # operator's Application Healthy (its own Event says when).
-        events = get_json(gitops.plane, "events", "-n", argocd.NAMESPACE,
-                          f"--field-selector=involvedObject.name=bosun-{environment}-operator")["items"]  # fmt: skip
-        healthy = [parse_time(e["firstTimestamp"]) for e in events if e["message"].endswith("-> Healthy")]
-        assert healthy, [e["message"] for e in events]
-        assert parse_time(service_app["metadata"]["creationTimestamp"]) >= min(healthy)
+        # Wave 1 exists only once wave 0 was healthy: the service's Application was made after the operator ran.
+        operator_namespace = argocd.namespaces(environment)[1]
+        (pod,) = get_json(gitops.plane, "pods", "-n", operator_namespace)["items"]
+        assert pod["status"]["containerStatuses"][0]["restartCount"] == 0  # else Available below moved later
+        operator = get_json(gitops.plane, "deployments", "-n", operator_namespace)["items"][0]
+        available = next(c for c in operator["status"]["conditions"] if c["type"] == "Available")
+        assert parse_time(service_app["metadata"]["creationTimestamp"]) >= parse_time(available["lastTransitionTime"])
         # The AppRelease's health is its phase, with the operator's message.
         health = resource_health(service_app, "AppRelease")
         assert health["status"] == "Healthy", health
