@@ -54,7 +54,7 @@ def roots(*extra: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def render_helm_source(app: dict[str, Any], *extra: str) -> list[dict[str, Any]]:
+def render_application(app: dict[str, Any], *extra: str) -> list[dict[str, Any]]:
     """What Argo CD renders for a Helm Application: `helm template` with its release name, destination namespace,
     value files and values object, CRDs included unless it skips them."""
     source = app["spec"]["source"]
@@ -74,7 +74,7 @@ def render_helm_source(app: dict[str, Any], *extra: str) -> list[dict[str, Any]]
 
 def applications(environment: str, *bootstrap_args: str) -> list[dict[str, Any]]:
     """The environment's Applications (what its root renders from deploy/apps), in sync-wave order."""
-    apps = render_helm_source(roots(*bootstrap_args)[environment])
+    apps = render_application(roots(*bootstrap_args)[environment])
     return sorted(apps, key=lambda app: int(app["metadata"]["annotations"].get(WAVE, "0")))
 
 
@@ -87,11 +87,6 @@ def deploy_objects() -> list[dict[str, Any]]:
 def value_files(app: dict[str, Any]) -> list[Path]:
     chart = REPO_ROOT / app["spec"]["source"]["path"]
     return [(chart / name).resolve() for name in app["spec"]["source"].get("helm", {}).get("valueFiles", [])]
-
-
-def render_application(app: dict[str, Any], *extra: str) -> list[dict[str, Any]]:
-    """What Argo CD renders for one of an environment's Applications."""
-    return render_helm_source(app, *extra)
 
 
 def release_of(environment: str, *extra: str) -> dict[str, Any]:
